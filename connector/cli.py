@@ -1,0 +1,17 @@
+"""The ``cx360`` command line: one click group, commands registered from their areas."""
+
+from __future__ import annotations
+
+import click
+
+from connector import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cx360")
+def main() -> None:
+    """cx360: NPS, CSAT and employee ratings scored and written into your CRM."""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Configuration from the environment (and an optional ``.env``).
+
+The environment variable names are the configuration keys everywhere: Flask's ``app.config``,
+the Celery app and the CLI read the same ``CX360_*`` / ``HUBSPOT_*`` / ``SALESFORCE_*`` names,
+so a value means one thing wherever it is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: type = str
+    secret: bool = False
+    help: str = ""
+
+
+def _bool(value: str) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "CX360_INSTANCE_PATH",
+        "instance",
+        help="Folder for the SQLite database, the embedded broker and other local state.",
+    ),
+    Setting(
+        "CX360_DATABASE_URL",
+        "",
+        help="SQLAlchemy URL; default SQLite under the instance "
+        "folder. Production: postgresql+psycopg://user@host/db",
+    ),
+    Setting(
+        "CX360_BROKER_URL",
+        "",
+        help="Celery broker URL (redis://..., amqp://...); empty "
+        "means the embedded Redis under the instance folder.",
+    ),
+    Setting(
+        "CX360_SECRET_KEY",
+        "",
+        secret=True,
+        help="Signs sessions and CSRF tokens and "
+        "encrypts stored CRM secrets; generated into the instance folder when empty.",
+    ),
+    Setting("CX360_CRM", "", help="hubspot or salesforce"),
+    Setting(
+        "CX360_CRM_CA_BUNDLE",
+        "",
+        help="Extra CA bundle to trust for CRM HTTPS (e.g. the sandbox CRM's CA).",
+    ),
+    Setting(
+        "CX360_MAPPINGS_DIR",
+        "",
+        help="Folder with salesforce.yaml and hubspot.yaml; "
+        "default: the mappings shipped with cx360.",
+    ),
+    Setting("CX360_MAX_BODY_BYTES", 1024 * 1024, int, help="Largest request body accepted."),
+    Setting("CX360_MAX_BATCH", 1000, int, help="Most responses in one POST /api/v1/responses."),
+    # Scoring (DESIGN.md: thresholds are configuration, not code)
+    Setting(
+        "CX360_WINDOW_DAYS",
+        365,
+        int,
+        help="Window for population NPS, CSAT % and account roll-ups.",
+    ),
+    Setting("CX360_CSAT_SCALE", 5, int, help="Highest CSAT rating (ratings are 1..scale)."),
+    Setting("CX360_CSAT_SATISFIED_MIN", 4, int, help="Lowest CSAT rating counted as satisfied."),
+    Setting(
+        "CX360_SEGMENT_POTENTIAL_MIN",
+        7.0,
+        float,
+        help="rnps.potential_avg at or above this counts as high potential (untapped, nurture).",
+    ),
+    # HubSpot
+    Setting("HUBSPOT_ACCESS_TOKEN", "", secret=True, help="Private-app access token."),
+    Setting(
+        "HUBSPOT_REFRESH_TOKEN",
+        "",
+        secret=True,
+        help="OAuth refresh token (instead of a private-app token).",
+    ),
+    Setting("HUBSPOT_CLIENT_ID", "", help="OAuth app client id (with a refresh token)."),
+    Setting("HUBSPOT_CLIENT_SECRET", "", secret=True, help="OAuth app client secret."),
+    Setting("HUBSPOT_BASE_URL", "https://api.hubapi.com", help="API base URL."),
+    # Salesforce
+    Setting("SALESFORCE_INSTANCE_URL", "", help="https://yourorg.my.salesforce.com"),
+    Setting(
+        "SALESFORCE_TOKEN_URL",
+        "",
+        help="OAuth token URL; default SALESFORCE_INSTANCE_URL + /services/oauth2/token",
+    ),
+    Setting("SALESFORCE_AUTH", "jwt", help="jwt (JWT bearer) or client_credentials"),
+    Setting("SALESFORCE_CLIENT_ID", "", help="Connected app consumer key."),
+    Setting(
+        "SALESFORCE_CLIENT_SECRET",
+        "",
+        secret=True,
+        help="Connected app consumer secret (client credentials flow).",
+    ),
+    Setting("SALESFORCE_USERNAME", "", help="Integration user (JWT bearer flow)."),
+    Setting(
+        "SALESFORCE_PRIVATE_KEY_FILE",
+        "",
+        help="PEM private key of the connected app's certificate (JWT bearer flow).",
+    ),
+    Setting(
+        "SALESFORCE_AUDIENCE",
+        "https://login.salesforce.com",
+        help="JWT audience: "
+        "https://login.salesforce.com, https://test.salesforce.com or your My Domain.",
+    ),
+    Setting("SALESFORCE_API_VERSION", "59.0", help="REST API version."),
+)
+
+SECRET_KEYS = frozenset(s.name for s in SETTINGS if s.secret)
+
+
+class ConfigError(ValueError):
+    """A configuration value cannot be used; the message names the variable."""
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> dict[str, Any]:
+    """Read every known setting from ``environ`` (default ``os.environ``) over ``.env``."""
+    source: dict[str, Any] = {}
+    if dotenv_path and Path(dotenv_path).is_file():
+        source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = source.get(setting.name)
+        if raw is None or raw == "":
+            config[setting.name] = setting.default
+            continue
+        try:
+            config[setting.name] = _bool(raw) if setting.parse is bool else setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}={raw!r}: expected {setting.parse.__name__}") from exc
+    return finish_config(config)
+
+
+def finish_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill the values derived from others (database under the instance folder, ...)."""
+    instance = Path(config.get("CX360_INSTANCE_PATH") or "instance").resolve()
+    config["CX360_INSTANCE_PATH"] = str(instance)
+    if not config.get("CX360_DATABASE_URL"):
+        config["CX360_DATABASE_URL"] = f"sqlite:///{instance / 'cx360.db'}"
+    crm = (config.get("CX360_CRM") or "").strip().lower()
+    if crm not in {"", "hubspot", "salesforce"}:
+        raise ConfigError(f"CX360_CRM={crm!r}: expected hubspot or salesforce")
+    config["CX360_CRM"] = crm
+    return config
+
+
+def redacted(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy safe to print or log: secrets shown only as set / not set."""
+    return {k: ("***" if v else "") if k in SECRET_KEYS else v for k, v in config.items()}
