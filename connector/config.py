@@ -83,6 +83,43 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         help="rnps.potential_avg at or above this counts as high potential (untapped, nurture).",
     ),
+    # Survey-tool webhooks (secrets comma-separated: old and new accepted while rotating)
+    Setting(
+        "CX360_TYPEFORM_SECRETS",
+        "",
+        secret=True,
+        help="Secret(s) of the Typeform webhook (the 'secret' set on the form's webhook).",
+    ),
+    Setting(
+        "CX360_DELIGHTED_SECRETS",
+        "",
+        secret=True,
+        help="Delighted private API key(s); Delighted signs webhooks with the API key.",
+    ),
+    Setting(
+        "CX360_WEBHOOK_SECRETS",
+        "",
+        secret=True,
+        help="Standard Webhooks secret(s) (whsec_<base64>) for POST /webhooks/generic.",
+    ),
+    Setting(
+        "CX360_TYPEFORM_SCORE_REF",
+        "",
+        help="Ref of the Typeform question with the score; empty: the form's only NPS or "
+        "opinion-scale question.",
+    ),
+    Setting(
+        "CX360_TYPEFORM_COMMENT_REF",
+        "",
+        help="Ref of the Typeform text question stored as the comment (empty: no comment).",
+    ),
+    Setting(
+        "CX360_TYPEFORM_EMAIL_HIDDEN_FIELD",
+        "",
+        help="Typeform hidden field with the respondent's email, used when the form has no "
+        "email question.",
+    ),
+    Setting("CX360_TYPEFORM_KIND", "nps", help="nps or csat: what the Typeform score measures."),
     # HubSpot
     Setting("HUBSPOT_ACCESS_TOKEN", "", secret=True, help="Private-app access token."),
     Setting(
@@ -122,6 +159,13 @@ SETTINGS: tuple[Setting, ...] = (
         "https://login.salesforce.com, https://test.salesforce.com or your My Domain.",
     ),
     Setting("SALESFORCE_API_VERSION", "59.0", help="REST API version."),
+    Setting(
+        "SALESFORCE_BULK_THRESHOLD",
+        2000,
+        int,
+        help="Writes of more records than this go through Bulk API 2.0 instead of "
+        "sObject Collections.",
+    ),
 )
 
 SECRET_KEYS = frozenset(s.name for s in SETTINGS if s.secret)
@@ -162,6 +206,10 @@ def finish_config(config: dict[str, Any]) -> dict[str, Any]:
     if crm not in {"", "hubspot", "salesforce"}:
         raise ConfigError(f"CX360_CRM={crm!r}: expected hubspot or salesforce")
     config["CX360_CRM"] = crm
+    typeform_kind = str(config.get("CX360_TYPEFORM_KIND") or "nps").strip().lower()
+    if typeform_kind not in {"nps", "csat"}:
+        raise ConfigError(f"CX360_TYPEFORM_KIND={typeform_kind!r}: expected nps or csat")
+    config["CX360_TYPEFORM_KIND"] = typeform_kind
     return config
 
 
