@@ -1,0 +1,203 @@
+"""Customer NPS: summaries of populations, windows, time series and a contact's history.
+
+- A population (an account's contacts, the whole company, one week) counts the latest NPS
+  response per contact. Responses without a contact key (anonymous, not yet matched) are each
+  their own respondent: there is nobody to deduplicate them against.
+- ``NPS = 100 * (P - D) / N`` in -100..100; ``MoE = 1.96 * 100 * sqrt((P/N + D/N - ((P - D)/N)^2)
+  / N)`` (Wald, 95 %), None when N < 2. Both unrounded here; scorecards round them.
+- The window is ``[now - window_days, now]``, both ends included; a response dated after
+  ``now`` is outside it.
+- A series has aligned buckets (days at 00:00 UTC, weeks from Monday 00:00 UTC, months from
+  the 1st 00:00 UTC). It covers ``[start, end)``: the first bucket is the one containing
+  ``start``, the last the one containing the last instant before ``end``, empty buckets
+  included. A bucket counts every response inside the whole bucket, also the part before
+  ``start``, so a week has the same value whichever range it was asked in.
+- Contact history (``category_change``): the contact's NPS responses walked oldest first (by
+  ``answered_at``; a late-arriving older response takes its place in that order, so it can
+  change history but never replaces the latest); each response whose category differs from
+  the one before it is a change. The most recent change gives the category before it and the
+  time of the response that made it; both None when the category never changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from connector.scoring.model import DEFAULT_CONFIG, ScoringConfig, SurveyResponse, as_utc
+from connector.scoring.values import band
+
+INTERVALS = ("day", "week", "month")
+
+
+@dataclass(frozen=True, slots=True)
+class NpsSummary:
+    """NPS of a population; ``score`` None when ``n`` is 0, ``moe`` None when ``n`` < 2."""
+
+    n: int
+    promoters: int
+    passives: int
+    detractors: int
+    score: float | None
+    moe: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NpsBucket:
+    """One interval of a series: ``[start, end)`` and the NPS of the responses inside it."""
+
+    start: datetime
+    end: datetime
+    summary: NpsSummary
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryChange:
+    """The most recent change of a contact's NPS category."""
+
+    previous_category: str
+    changed_at: datetime
+
+
+def nps_summary(scores: Iterable[int]) -> NpsSummary:
+    """Count promoters, passives and detractors among 0..10 ``scores`` and compute NPS, MoE."""
+    promoters = passives = detractors = 0
+    for score in scores:
+        category = band(score)
+        if category == "promoter":
+            promoters += 1
+        elif category == "passive":
+            passives += 1
+        else:
+            detractors += 1
+    n = promoters + passives + detractors
+    score_value = 100 * (promoters - detractors) / n if n else None
+    moe = None
+    if n >= 2:
+        # P/N + D/N - ((P-D)/N)^2 over N, written as one exact integer numerator over N^3:
+        # never negative from float error (it is 0 when everyone answered alike).
+        numerator = (promoters + detractors) * n - (promoters - detractors) ** 2
+        moe = 1.96 * 100 * math.sqrt(numerator / n**3)
+    return NpsSummary(n, promoters, passives, detractors, score_value, moe)
+
+
+def latest(responses: Iterable[SurveyResponse]) -> SurveyResponse | None:
+    """The latest response (by answered_at, then received_at); None for no responses."""
+    return max(responses, key=SurveyResponse.order_key, default=None)
+
+
+def in_window(moment: datetime, *, start: datetime, now: datetime) -> bool:
+    return start <= moment <= now
+
+
+def window_start(now: datetime, config: ScoringConfig) -> datetime:
+    return as_utc(now) - timedelta(days=config.window_days)
+
+
+def latest_per_contact(responses: Iterable[SurveyResponse]) -> list[SurveyResponse]:
+    """The latest response of each contact; responses without a contact are kept each."""
+    by_contact: dict[str, SurveyResponse] = {}
+    anonymous: list[SurveyResponse] = []
+    for response in responses:
+        if response.contact is None:
+            anonymous.append(response)
+            continue
+        current = by_contact.get(response.contact)
+        if current is None or response.order_key() > current.order_key():
+            by_contact[response.contact] = response
+    return [*by_contact.values(), *anonymous]
+
+
+def population_nps(
+    responses: Iterable[SurveyResponse],
+    *,
+    now: datetime,
+    config: ScoringConfig = DEFAULT_CONFIG,
+    start: datetime | None = None,
+) -> NpsSummary:
+    """NPS over the latest NPS response per contact answered in ``[start, now]``.
+
+    ``start`` defaults to ``now - window_days``.
+    """
+    now = as_utc(now)
+    first = window_start(now, config) if start is None else as_utc(start)
+    inside = (
+        r for r in responses if r.kind == "nps" and in_window(r.answered_at, start=first, now=now)
+    )
+    return nps_summary(r.score for r in latest_per_contact(inside))
+
+
+def bucket_start(moment: datetime, interval: str) -> datetime:
+    """Start of the ``interval`` bucket (day, week, month; UTC) that contains ``moment``."""
+    day = as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "day":
+        return day
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
+
+
+def next_bucket_start(bucket: datetime, interval: str) -> datetime:
+    """Start of the bucket after the one starting at ``bucket``."""
+    if interval == "day":
+        return bucket + timedelta(days=1)
+    if interval == "week":
+        return bucket + timedelta(weeks=1)
+    if interval == "month":
+        if bucket.month == 12:
+            return bucket.replace(year=bucket.year + 1, month=1)
+        return bucket.replace(month=bucket.month + 1)
+    raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
+
+
+def _bucket_bounds(start: datetime, end: datetime, interval: str) -> Iterator[datetime]:
+    bound = bucket_start(start, interval)
+    while bound < end:
+        yield bound
+        bound = next_bucket_start(bound, interval)
+
+
+def nps_series(
+    responses: Iterable[SurveyResponse],
+    *,
+    start: datetime,
+    end: datetime,
+    interval: str = "week",
+) -> list[NpsBucket]:
+    """NPS per aligned bucket over ``[start, end)``; latest response per contact per bucket."""
+    start, end = as_utc(start), as_utc(end)
+    bounds = list(_bucket_bounds(start, end, interval))
+    if not bounds:
+        if interval not in INTERVALS:
+            raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
+        return []
+    series_end = next_bucket_start(bounds[-1], interval)
+    per_bucket: dict[datetime, list[SurveyResponse]] = {bound: [] for bound in bounds}
+    for response in responses:
+        if response.kind != "nps" or not bounds[0] <= response.answered_at < series_end:
+            continue
+        per_bucket[bucket_start(response.answered_at, interval)].append(response)
+    return [
+        NpsBucket(
+            bound,
+            next_bucket_start(bound, interval),
+            nps_summary(r.score for r in latest_per_contact(per_bucket[bound])),
+        )
+        for bound in bounds
+    ]
+
+
+def category_change(responses: Iterable[SurveyResponse]) -> CategoryChange | None:
+    """The most recent change of category among one contact's NPS responses, if any."""
+    change: CategoryChange | None = None
+    before: str | None = None
+    for response in sorted(responses, key=SurveyResponse.order_key):
+        category = band(response.score)
+        if before is not None and category != before:
+            change = CategoryChange(before, response.answered_at)
+        before = category
+    return change
