@@ -5,12 +5,19 @@ from __future__ import annotations
 import click
 
 from connector import __version__
+from connector.cli_admin import apikey_command, db_command, demo_command, serve_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cx360")
 def main() -> None:
     """cx360: NPS, CSAT and employee ratings scored and written into your CRM."""
+
+
+main.add_command(db_command)
+main.add_command(apikey_command)
+main.add_command(serve_command)
+main.add_command(demo_command)
 
 
 if __name__ == "__main__":

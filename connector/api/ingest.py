@@ -1,0 +1,106 @@
+"""POST /api/v1/responses and /api/v1/ratings: validate, store, recompute, answer.
+
+The request is atomic: the schema validates every item before anything is stored, and the
+data, the outbox rows and the recomputed scorecards commit together (or not at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, ResponseBatchIn
+from connector.auth import protect
+from connector.ingest import IngestResult, store_ratings, store_responses
+from connector.metrics import ITEMS_INGESTED
+from connector.scorecards import recompute_scorecards
+from connector.scoring import ScoringConfig
+from connector.storage import utcnow
+
+responses_blp = Blueprint(
+    "responses", __name__, url_prefix="/api/v1/responses", description="Survey responses"
+)
+ratings_blp = Blueprint(
+    "ratings", __name__, url_prefix="/api/v1/ratings", description="Employee ratings"
+)
+
+protect(responses_blp, "ingest")
+protect(ratings_blp, "ingest")
+
+Store = Callable[[Session, Sequence[Mapping[str, Any]]], IngestResult]
+
+
+def ingest(items: Sequence[Mapping[str, Any]], store: Callable[..., IngestResult], item: str
+           ) -> dict[str, Any]:  # fmt: skip
+    """Store items and recompute the touched scorecards in one transaction.
+
+    Two requests racing to create the same ``(source, external_id)`` or contact make one of
+    them fail its unique constraint; it is retried once, and then finds the other's rows.
+    """
+    from connector.app import db_session
+
+    session = db_session()
+    config = ScoringConfig.from_config(current_app.config)
+    for attempt in (1, 2):
+        now = utcnow()
+        try:
+            result = store(session, items, now=now)
+            recompute_scorecards(
+                session, result.contact_ids, result.account_ids, now=now, config=config
+            )
+            session.commit()
+            break
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+    for outcome in ("created", "updated", "unchanged"):
+        ITEMS_INGESTED.labels(item, outcome).inc(getattr(result, outcome))
+    return result.as_dict()
+
+
+_AUTH_DOC: dict[str, Any] = {"security": [{"bearerAuth": []}]}
+
+
+@responses_blp.route("")
+class Responses(MethodView):
+    @responses_blp.doc(**_AUTH_DOC)
+    @responses_blp.arguments(ResponseBatchIn, description="One response, or {responses: [...]}")
+    @responses_blp.response(200, IngestResultOut)
+    @responses_blp.alt_response(401, schema=ErrorOut, description="No or invalid API key")
+    @responses_blp.alt_response(403, schema=ErrorOut, description="Key lacks scope ingest")
+    @responses_blp.alt_response(413, schema=ErrorOut, description="Body over the size limit")
+    @responses_blp.alt_response(503, schema=ErrorOut, description="Storage unavailable; retry")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Store survey responses (NPS or CSAT)
+
+        A single response object or `{"responses": [...]}` (up to 1,000). The batch is atomic:
+        one invalid item fails the request with 422 naming each bad item and field, and nothing
+        is stored. A resend with the same `source` and `external_id` updates the stored
+        response instead of adding one.
+        """
+        return ingest(body["responses"], store_responses, "response")
+
+
+@ratings_blp.route("")
+class Ratings(MethodView):
+    @ratings_blp.doc(**_AUTH_DOC)
+    @ratings_blp.arguments(RatingBatchIn, description="One rating, or {ratings: [...]}")
+    @ratings_blp.response(200, IngestResultOut)
+    @ratings_blp.alt_response(401, schema=ErrorOut, description="No or invalid API key")
+    @ratings_blp.alt_response(403, schema=ErrorOut, description="Key lacks scope ingest")
+    @ratings_blp.alt_response(503, schema=ErrorOut, description="Storage unavailable; retry")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Store employee ratings of customers (reverse NPS)
+
+        `relationship` (0-10): how gladly would you recommend working with this customer to a
+        colleague? `potential` (0-10): how much potential does this customer have? Only each
+        employee's latest rating of a customer counts.
+        """
+        return ingest(body["ratings"], store_ratings, "rating")

@@ -1,0 +1,71 @@
+"""GET /api/v1/contacts/{key}/scorecard and /api/v1/accounts/{key}/scorecard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from connector.api.errors import fail
+from connector.api.schemas import ErrorOut, ScorecardOut
+from connector.auth import protect
+from connector.ingest import find_account, find_contact
+from connector.scorecards import stored_scorecard
+from connector.scoring import ACCOUNT_METRICS, CONTACT_METRICS
+
+scorecards_blp = Blueprint(
+    "scorecards", __name__, url_prefix="/api/v1", description="Scorecards of contacts and accounts"
+)
+protect(scorecards_blp, "read")
+_AUTH_DOC: dict[str, Any] = {"security": [{"bearerAuth": []}]}
+
+
+def _metrics(values: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    values = values or {}
+    return {key: values.get(key) for key in keys}
+
+
+@scorecards_blp.get("/contacts/<string:key>/scorecard")
+@scorecards_blp.doc(**_AUTH_DOC)
+@scorecards_blp.response(200, ScorecardOut)
+@scorecards_blp.alt_response(404, schema=ErrorOut, description="No such contact")
+def contact_scorecard(key: str) -> dict[str, Any]:
+    """A contact's scorecard (key: email or CRM id)"""
+    from connector.app import db_session
+
+    session = db_session()
+    contact = find_contact(session, key)
+    if contact is None:
+        fail(404, f"No contact with email or CRM id {key!r}.")
+    card = stored_scorecard(session, "contact", contact.id)
+    return {
+        "subject": "contact",
+        "key": key,
+        "email": contact.email,
+        "crm_id": contact.crm_id,
+        "computed_at": card.computed_at if card else None,
+        "metrics": _metrics(card.values if card else None, CONTACT_METRICS),
+    }
+
+
+@scorecards_blp.get("/accounts/<string:key>/scorecard")
+@scorecards_blp.doc(**_AUTH_DOC)
+@scorecards_blp.response(200, ScorecardOut)
+@scorecards_blp.alt_response(404, schema=ErrorOut, description="No such account")
+def account_scorecard(key: str) -> dict[str, Any]:
+    """An account's scorecard (key: domain or CRM id)"""
+    from connector.app import db_session
+
+    session = db_session()
+    account = find_account(session, key)
+    if account is None:
+        fail(404, f"No account with domain or CRM id {key!r}.")
+    card = stored_scorecard(session, "account", account.id)
+    return {
+        "subject": "account",
+        "key": key,
+        "domain": account.domain,
+        "crm_id": account.crm_id,
+        "computed_at": card.computed_at if card else None,
+        "metrics": _metrics(card.values if card else None, ACCOUNT_METRICS),
+    }

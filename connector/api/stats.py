@@ -1,0 +1,70 @@
+"""GET /api/v1/stats/nps: company-wide (or one account's) NPS per day/week/month."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from connector.api.errors import fail
+from connector.api.schemas import ErrorOut, NpsStatsOut, NpsStatsQuery
+from connector.auth import protect
+from connector.ingest import find_account
+from connector.scorecards import responses_in_range
+from connector.scoring import NpsSummary, nps_series, population_nps, round1
+from connector.storage import utcnow
+
+stats_blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Statistics")
+protect(stats_blp, "read")
+DEFAULT_WEEKS = 12
+
+
+def _bucket(start: Any, end: Any, summary: NpsSummary) -> dict[str, Any]:
+    return {
+        "start": start,
+        "end": end,
+        "n": summary.n,
+        "promoters": summary.promoters,
+        "passives": summary.passives,
+        "detractors": summary.detractors,
+        "nps": round1(summary.score),
+        "moe": round1(summary.moe),
+    }
+
+
+@stats_blp.get("/nps")
+@stats_blp.doc(security=[{"bearerAuth": []}])
+@stats_blp.arguments(NpsStatsQuery, location="query")
+@stats_blp.response(200, NpsStatsOut)
+@stats_blp.alt_response(404, schema=ErrorOut, description="No such account")
+def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
+    """NPS, N and margin of error per bucket
+
+    Each bucket counts the latest response per contact inside it; `window` is the whole range
+    at once. Defaults: the last 12 weeks, weekly. Filters: `account` (domain or CRM id),
+    `touchpoint`.
+    """
+    from connector.app import db_session
+
+    session = db_session()
+    end = query["to"] or utcnow()
+    start = query["from_"] or end - timedelta(weeks=DEFAULT_WEEKS)
+    if start > end:
+        fail(422, "'from' is after 'to'.", errors={"query": {"from": ["After 'to'."]}})
+    account_id = None
+    if query["account"]:
+        account = find_account(session, query["account"])
+        if account is None:
+            fail(404, f"No account with domain or CRM id {query['account']!r}.")
+        account_id = account.id
+    responses = responses_in_range(
+        session, start=start, end=end, account_id=account_id, touchpoint=query["touchpoint"]
+    )
+    buckets = nps_series(responses, start=start, end=end, interval=query["interval"])
+    whole = population_nps(responses, now=end, start=start)
+    return {
+        "interval": query["interval"],
+        "window": _bucket(start, end, whole),
+        "buckets": [_bucket(b.start, b.end, b.summary) for b in buckets],
+    }

@@ -1,0 +1,131 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request, send_from_directory
+from flask_smorest import Api
+from sqlalchemy.orm import Session
+
+from connector import __version__
+from connector.api.errors import register_error_handlers
+from connector.config import finish_config, load_config
+from connector.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from connector.storage import Database
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """cx360 takes NPS and CSAT survey results and employee ratings of customers,
+computes scorecards and writes them onto CRM contacts and accounts.
+
+Authenticate with `Authorization: Bearer <key>`; create keys with
+`cx360 apikey create --scope ingest|read|admin`. Every error has the same JSON shape:
+`{"code", "status", "message", "errors"}`."""
+
+
+def _secret_key(config: Mapping[str, Any]) -> str:
+    """CX360_SECRET_KEY, or one generated once and kept in the instance folder."""
+    if config.get("CX360_SECRET_KEY"):
+        return str(config["CX360_SECRET_KEY"])
+    path = Path(config["CX360_INSTANCE_PATH"]) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    config = load_config()
+    if test_config:
+        config.update(test_config)
+        config = finish_config(config)
+    app = Flask(__name__, instance_path=config["CX360_INSTANCE_PATH"])
+    app.config.update(config)
+    app.config.update(
+        SECRET_KEY=_secret_key(config),
+        MAX_CONTENT_LENGTH=int(config["CX360_MAX_BODY_BYTES"]),
+        API_TITLE="cx360",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION},
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update({k: v for k, v in test_config.items() if not k.startswith("CX360_")})
+
+    database = Database(app.config["CX360_DATABASE_URL"])
+    app.extensions["cx360.db"] = database
+
+    api = Api(app)
+    register_error_handlers(app)
+    from connector.api import API_BLUEPRINTS, PLAIN_BLUEPRINTS
+
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    for plain in PLAIN_BLUEPRINTS:
+        app.register_blueprint(plain)
+    from connector.webhooks.views import webhooks_blp  # needs connector.api: imported here
+
+    app.register_blueprint(webhooks_blp)
+
+    _serve_swagger_ui_assets(app)
+    _instrument(app)
+    app.teardown_appcontext(_close_session)
+    return app
+
+
+def database(app: Flask | None = None) -> Database:
+    from flask import current_app
+
+    return (app or current_app).extensions["cx360.db"]
+
+
+def db_session() -> Session:
+    """The request's session (one per app context), closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = database().sessions()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def _serve_swagger_ui_assets(app: Flask) -> None:
+    # The docs page must work without internet: Swagger UI's files come from a package.
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_ui_asset(filename: str) -> Response:
+        return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
+
+
+def _instrument(app: Flask) -> None:
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        started = g.get("request_started")
+        if started is not None:
+            HTTP_LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        return response

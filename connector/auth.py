@@ -1,0 +1,105 @@
+"""Bearer API keys with scopes. Keys are shown once and stored as SHA-256 hashes.
+
+A key looks like ``cx360_<prefix>_<secret>``: the prefix finds the row, the hash of the whole
+key proves it. Keys are random (256 bits), so a fast hash is enough; no key can be recovered
+from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.api.errors import fail
+from connector.storage import ApiKey, utcnow
+
+SCOPES = ("ingest", "read", "admin")
+# admin may do everything; read and ingest are separate so a survey tool's key cannot read.
+GRANTS = {"admin": {"admin", "read", "ingest"}, "read": {"read"}, "ingest": {"ingest"}}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, scope: str, name: str = "") -> tuple[ApiKey, str]:
+    """Store a new key; returns the row and the plaintext key (not kept anywhere)."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    prefix = secrets.token_hex(4)
+    key = f"cx360_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key), scope=scope)
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def find_api_key(session: Session, key: str, *, now: datetime | None = None) -> ApiKey | None:
+    parts = key.split("_")
+    if len(parts) < 3 or parts[0] != "cx360":
+        return None
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.key_hash, hash_key(key)):
+        return None
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        row.last_used_at = now
+    return row
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def check_scope(scope: str) -> None:
+    """Abort with 401 without a valid key and 403 when the key does not grant ``scope``."""
+    from connector.app import db_session
+
+    token = bearer_token()
+    if token is None:
+        fail(401, "Send an API key: Authorization: Bearer <key>.")
+    key = find_api_key(db_session(), token)
+    if key is None:
+        fail(401, "The API key is not valid.")
+    if scope not in GRANTS[key.scope]:
+        fail(403, f"This API key has scope {key.scope!r}; this needs {scope!r}.")
+    g.api_key = key
+
+
+def protect(blueprint: Blueprint, scope: str) -> None:
+    """Require ``scope`` for every view of the blueprint, before its input is even parsed."""
+
+    def _check() -> None:
+        check_scope(scope)
+
+    blueprint.before_request(_check)
+
+
+def require_scope(scope: str) -> Callable[[F], F]:
+    """Require ``scope`` for one view (for a blueprint whose views need different scopes)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_scope(scope)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator

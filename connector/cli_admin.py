@@ -1,0 +1,108 @@
+"""CLI commands for running the service: ``db upgrade``, ``apikey create``, ``serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connector.config import ConfigError, load_config
+
+
+def _config() -> dict[str, Any]:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group("db")
+def db_command() -> None:
+    """Database schema."""
+
+
+@db_command.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the database schema (CX360_DATABASE_URL)."""
+    from sqlalchemy.engine import make_url
+
+    from connector.storage import Database
+    from connector.storage.migrate import current_revision, upgrade
+
+    url = _config()["CX360_DATABASE_URL"]
+    Database(url).dispose()  # creates the SQLite folder when needed
+    upgrade(url, revision)
+    shown = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"database {shown} at revision {current_revision(url)}")
+
+
+@click.group("apikey")
+def apikey_command() -> None:
+    """API keys for the REST API."""
+
+
+@apikey_command.command("create")
+@click.option("--scope", type=click.Choice(["ingest", "read", "admin"]), required=True)
+@click.option("--name", default="", help="What the key is for (shown in lists).")
+def apikey_create(scope: str, name: str) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    from connector.auth import create_api_key
+    from connector.storage import Database
+    from connector.storage.migrate import upgrade
+
+    config = _config()
+    upgrade(config["CX360_DATABASE_URL"])
+    database = Database(config["CX360_DATABASE_URL"])
+    with database.session() as session:
+        row, key = create_api_key(session, scope, name)
+        prefix = row.prefix
+    click.echo(key)
+    click.echo(f"(scope {scope}, id {prefix}; store it now: it cannot be shown again)", err=True)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8360, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers")
+@click.option(
+    "--migrate/--no-migrate",
+    default=True,
+    show_default=True,
+    help="Run `db upgrade` first (turn off when several servers start at once).",
+)
+def serve_command(host: str, port: int, workers: int, migrate: bool) -> None:
+    """Run the web app and API under gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from connector.app import create_app
+    from connector.storage.migrate import upgrade
+
+    config = _config()
+    if migrate:
+        upgrade(config["CX360_DATABASE_URL"])
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return create_app()
+
+    click.echo(f"cx360 API on http://{host}:{port}/api/docs")
+    Server().run()
+
+
+@click.command("demo")
+@click.option("--port", default=8360, show_default=True, type=int)
+def demo_command(port: int) -> None:
+    """Run cx360 on embedded defaults (SQLite) with the sample data loaded, and serve the API."""
+    from connector.demo import run_demo
+
+    config = _config()
+    config["CX360_INSTANCE_PATH"] = str(Path(config["CX360_INSTANCE_PATH"]) / "demo")
+    config["CX360_DATABASE_URL"] = f"sqlite:///{Path(config['CX360_INSTANCE_PATH']) / 'cx360.db'}"
+    run_demo(config, port=port)

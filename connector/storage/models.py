@@ -1,0 +1,220 @@
+"""SQLAlchemy models: what cx360 stores.
+
+Contacts and accounts are the people and companies *as known to cx360*: the keys responses
+arrive with (email, CRM id, domain) and, once resolved, their CRM ids. Responses and employee
+ratings are the raw input, unique on ``(source, external_id)`` so a resend updates instead of
+duplicating. Scorecards hold the latest computed values per contact/account; the outbox holds
+"this subject changed" rows written in the same transaction as the data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from connector.storage.db import utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    crm_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    domain: Mapped[str | None] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="account")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    crm_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # When the CRM was last asked for this contact and not found it (unmatched list).
+    unmatched_since: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account | None] = relationship(back_populates="contacts")
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_responses_source_external_id"),
+        Index("ix_responses_contact_kind_answered", "contact_id", "kind", "answered_at"),
+        Index("ix_responses_answered_at", "answered_at"),
+        CheckConstraint("kind in ('nps', 'csat')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), default="api")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(8))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    touchpoint: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmployeeRating(Base):
+    __tablename__ = "employee_ratings"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_employee_ratings_source_external_id"),
+        CheckConstraint(
+            "contact_id IS NOT NULL OR account_id IS NOT NULL", name="rated_subject_present"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), default="api")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    employee: Mapped[str] = mapped_column(String(320), index=True)
+    # A rating is of a contact or, when only an account key was given, of the account.
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    relationship: Mapped[int] = mapped_column(Integer)
+    potential: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Scorecard(Base):
+    __tablename__ = "scorecards"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", name="uq_scorecards_subject"),
+        CheckConstraint("subject_type in ('contact', 'account')", name="subject_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column()
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What cx360 last wrote to the CRM for this subject (field -> value), for diffing.
+    written: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    written_at: Mapped[datetime | None] = mapped_column()
+
+
+class OutboxItem(Base):
+    """A subject whose scorecard must be recomputed and pushed; written with the data."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "processed_at", "available_at"),
+        CheckConstraint("subject_type in ('contact', 'account')", name="subject_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32), default="ingest")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope in ('ingest', 'read', 'admin')", name="scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class StoredSecret(Base):
+    """A CRM secret encrypted with Fernet (key derived from CX360_SECRET_KEY)."""
+
+    __tablename__ = "stored_secrets"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """A webhook delivery id seen once; senders retry for days, so dedupe is durable."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("provider", "delivery_id", name="uq_webhook_deliveries_provider_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

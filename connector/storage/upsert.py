@@ -1,0 +1,23 @@
+"""INSERT ... ON CONFLICT DO UPDATE for the two backends cx360 runs on (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def upsert_statement(
+    session: Session, model: Any, conflict_columns: Sequence[str], update_columns: Iterable[str]
+) -> Insert:
+    """An insert of ``model`` that updates ``update_columns`` when the key already exists."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model)
+    return statement.on_conflict_do_update(
+        index_elements=list(conflict_columns),
+        set_={column: statement.excluded[column] for column in update_columns},
+    )

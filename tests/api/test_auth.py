@@ -1,0 +1,64 @@
+"""Bearer API keys: 401 without a valid key, 403 with the wrong scope, stored hashed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from connector.app import database
+from connector.storage import ApiKey
+
+ENDPOINTS = [
+    ("post", "/api/v1/responses", "ingest"),
+    ("post", "/api/v1/ratings", "ingest"),
+    ("get", "/api/v1/contacts/a@example.com/scorecard", "read"),
+    ("get", "/api/v1/accounts/example.com/scorecard", "read"),
+    ("get", "/api/v1/stats/nps", "read"),
+]
+OTHER_SCOPE = {"ingest": "read", "read": "ingest"}
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), ENDPOINTS)
+@pytest.mark.parametrize(
+    "header", [None, "Bearer cx360_deadbeef_nope", "Basic abc", "Bearer "], ids=str
+)
+def test_given_no_valid_key_when_calling_then_401(
+    client: FlaskClient, method: str, path: str, scope: str, header: str | None
+):
+    headers = {"Authorization": header} if header else {}
+    reply = getattr(client, method)(path, json={}, headers=headers)
+    assert reply.status_code == 401
+    assert reply.json["code"] == 401
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), ENDPOINTS)
+def test_given_key_of_wrong_scope_when_calling_then_403(
+    client: FlaskClient, make_key: Callable[[str], dict[str, str]], method: str, path: str,
+    scope: str,
+):  # fmt: skip
+    reply = getattr(client, method)(path, json={}, headers=make_key(OTHER_SCOPE[scope]))
+    assert reply.status_code == 403
+    assert scope in reply.json["message"]
+
+
+def test_given_admin_key_when_reading_then_allowed(
+    client: FlaskClient, make_key: Callable[[str], dict[str, str]]
+):
+    reply = client.get("/api/v1/stats/nps", headers=make_key("admin"))
+    assert reply.status_code == 200
+
+
+def test_given_created_key_when_stored_then_only_its_hash_is_in_the_database(
+    app: Flask, make_key: Callable[[str], dict[str, str]]
+):
+    key = make_key("read")["Authorization"].removeprefix("Bearer ")
+    with database(app).session() as session:
+        rows = session.scalars(select(ApiKey)).all()
+    assert len(rows) == 1
+    stored = " ".join(str(getattr(rows[0], c.key)) for c in ApiKey.__table__.columns)
+    assert key not in stored
+    assert key.split("_")[2] not in stored

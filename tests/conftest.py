@@ -1,0 +1,125 @@
+"""Shared fixtures: the storage and API tests run on SQLite and on the machine's PostgreSQL.
+
+PostgreSQL: a database of its own per test run (``cx360_test_<pid>``) on the server named by
+CX360_TEST_POSTGRES_URL (default the local ``test`` database's server), dropped at the end.
+When the server is missing the PostgreSQL cases are skipped with the reason, except under
+CI=true, where they fail: CI must not pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from connector.app import create_app, database
+from connector.auth import create_api_key
+from connector.storage import Base, Database
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CX360_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def service_missing(what: str) -> None:
+    """Skip locally, fail under CI, when a service a test needs is not there."""
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true", pytrace=False)
+    pytest.skip(f"{what} not available")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"cx360_test_{os.getpid()}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        service_missing(f"PostgreSQL at {POSTGRES_ADMIN_URL} ({type(exc).__name__})")
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean, migrated-by-metadata database: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cx360.db'}"
+        Database(url).create_all()
+        return url
+    url = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    return str(url)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = create_app(
+        {
+            "CX360_DATABASE_URL": database_url,
+            "CX360_INSTANCE_PATH": str(tmp_path / "instance"),
+            "CX360_SECRET_KEY": "test-secret",
+            "TESTING": True,
+        }
+    )
+    yield application
+    database(application).dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_key(app: Flask) -> Callable[[str], dict[str, str]]:
+    """Create an API key of a scope; returns the Authorization header for it."""
+
+    def make(scope: str) -> dict[str, str]:
+        with database(app).session() as session:
+            _, key = create_api_key(session, scope, f"test {scope}")
+        return {"Authorization": f"Bearer {key}"}
+
+    return make
+
+
+@pytest.fixture
+def ingest_headers(make_key: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return make_key("ingest")
+
+
+@pytest.fixture
+def read_headers(make_key: Callable[[str], dict[str, str]]) -> dict[str, str]:
+    return make_key("read")
+
+
+def count_rows(app: Flask, model: Any) -> int:
+    from sqlalchemy import func, select
+
+    with database(app).session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
