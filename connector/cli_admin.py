@@ -28,11 +28,9 @@ def db_upgrade(revision: str) -> None:
     """Create or migrate the database schema (CX360_DATABASE_URL)."""
     from sqlalchemy.engine import make_url
 
-    from connector.storage import Database
     from connector.storage.migrate import current_revision, upgrade
 
     url = _config()["CX360_DATABASE_URL"]
-    Database(url).dispose()  # creates the SQLite folder when needed
     upgrade(url, revision)
     shown = make_url(url).render_as_string(hide_password=True)
     click.echo(f"database {shown} at revision {current_revision(url)}")

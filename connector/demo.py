@@ -9,6 +9,7 @@ docs page.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,6 +115,7 @@ def account_table(base_url: str, key: str, domains: list[str]) -> Table:
 def run_demo(config: dict[str, Any], host: str = "127.0.0.1", port: int = 8360,
              serve_forever: bool = True, console: Console | None = None) -> None:  # fmt: skip
     console = console or Console()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the demo
     upgrade(config["CX360_DATABASE_URL"])
     keys = create_demo_keys(config)
     with running_app(config, host, port) as base_url:

@@ -19,6 +19,9 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    from connector.storage.db import Database
+
+    Database(database_url).dispose()  # creates the SQLite file's folder when needed
     command.upgrade(alembic_config(database_url), revision)
 
 
