@@ -6,6 +6,7 @@ import click
 
 from connector import __version__
 from connector.cli_admin import apikey_command, db_command, demo_command, serve_command
+from connector.importer.command import import_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +19,7 @@ main.add_command(db_command)
 main.add_command(apikey_command)
 main.add_command(serve_command)
 main.add_command(demo_command)
+main.add_command(import_command)
 
 
 if __name__ == "__main__":

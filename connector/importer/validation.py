@@ -1,0 +1,200 @@
+"""Turning file rows into the REST input shape and validating every one of them.
+
+A row becomes a dict of the fields ``ResponseIn`` (or ``RatingIn``) knows, read from the
+columns the options name (``--column score=Rating``); empty cells count as absent. Spreadsheet
+habits are forgiven where the meaning is plain: ``"9"`` and ``"9.0"`` are the number 9, and a
+date or time without a timezone is taken in the import's timezone (UTC unless given). Rows
+without ``external_id`` get one derived from their content, so importing the same file twice
+stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from connector.api.schemas import RatingIn, ResponseIn
+from connector.importer.rows import SourceRow
+
+KINDS = ("nps", "csat", "rating")
+_INTEGER_FIELDS = frozenset({"score", "relationship", "potential"})
+_DATETIME_FIELDS = frozenset({"answered_at", "rated_at"})
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+(?:\.0*)?")
+
+
+def fields_for(kind: str | None) -> tuple[str, ...]:
+    """The input fields a row of this kind may carry, in schema order."""
+    schema = RatingIn if kind == "rating" else ResponseIn
+    return tuple(schema._declared_fields)
+
+
+def parse_column_options(values: Iterable[str], kind: str | None) -> dict[str, str]:
+    """``["score=Rating", ...]`` to ``{"score": "Rating"}``; unknown fields are an error."""
+    known = fields_for(kind)
+    mapping: dict[str, str] = {}
+    for value in values:
+        name, sep, column = value.partition("=")
+        name, column = name.strip(), column.strip()
+        if not sep or not name or not column:
+            raise ValueError(f"--column {value!r}: expected FIELD=COLUMN, e.g. score=Rating")
+        if name not in known:
+            raise ValueError(
+                f"--column {value!r}: unknown field {name!r}; fields: {', '.join(known)}"
+            )
+        mapping[name] = column
+    return mapping
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read a history file: which kind, which source, which columns, which timezone."""
+
+    kind: str | None = None
+    source: str = "import"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    timezone: tzinfo = UTC
+
+    @property
+    def is_rating(self) -> bool:
+        return self.kind == "rating"
+
+    def column(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of one row, printed as ``FILE:LINE: field: message``."""
+
+    line: int
+    field: str
+    message: str
+
+    def format(self, filename: str) -> str:
+        return f"{filename}:{self.line}: {self.field}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """Every row sorted into valid (ready for the ingest service) or rejected."""
+
+    valid: list[dict[str, Any]] = field(default_factory=list)
+    valid_lines: list[int] = field(default_factory=list)
+    rejected: list[tuple[SourceRow, list[RowError]]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[RowError]:
+        return [error for _, errors in self.rejected for error in errors]
+
+    @property
+    def total(self) -> int:
+        return len(self.valid) + len(self.rejected)
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
+        return int(float(value))
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _aware_iso(value: Any, timezone: tzinfo) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return value  # the schema names the problem
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone)
+    return parsed.isoformat()
+
+
+def _content_id(item: Mapping[str, Any]) -> str:
+    canonical = json.dumps(
+        {k: v for k, v in item.items() if k != "source"}, sort_keys=True, default=str
+    )
+    return "row-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def row_item(
+    values: Mapping[str, Any], options: ImportOptions, names: Sequence[str]
+) -> dict[str, Any]:
+    """The input dict of one row (not yet validated)."""
+    item: dict[str, Any] = {}
+    for name in names:
+        value = values.get(options.column(name))
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if name in _INTEGER_FIELDS:
+            value = _whole_number(value)
+        elif name in _DATETIME_FIELDS:
+            value = _aware_iso(value, options.timezone)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # a JSON number as an id or a comment
+        item[name] = value
+    if not options.is_rating and "kind" not in item and options.kind:
+        item["kind"] = options.kind
+    if isinstance(item.get("kind"), str):
+        item["kind"] = item["kind"].strip().lower()
+    item.setdefault("source", options.source)
+    if "external_id" not in item:
+        item["external_id"] = _content_id(item)
+    return item
+
+
+def _messages(messages: Any, name: str = "row") -> Iterable[tuple[str, str]]:
+    """Marshmallow's nested error messages as (field, message) pairs."""
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            yield from _messages(value, "row" if key == "_schema" else str(key))
+    elif isinstance(messages, list | tuple):
+        for message in messages:
+            yield from _messages(message, name)
+    else:
+        yield name, str(messages)
+
+
+def validate_rows(
+    rows: Iterable[SourceRow],
+    options: ImportOptions,
+    *,
+    on_row: Callable[[], None] | None = None,
+) -> ValidationReport:
+    """Validate every row with the API's schema; all errors are collected, none raised."""
+    schema: Schema = RatingIn() if options.is_rating else ResponseIn()
+    names = fields_for(options.kind)
+    report = ValidationReport()
+    for row in rows:
+        if on_row is not None:
+            on_row()
+        if row.problem:
+            report.rejected.append((row, [RowError(row.line, "row", row.problem)]))
+            continue
+        item = row_item(row.values, options, names)
+        try:
+            loaded = schema.load(item)
+        except ValidationError as exc:
+            errors = [
+                RowError(row.line, _column_label(name, options), message)
+                for name, message in _messages(exc.messages)
+            ]
+            report.rejected.append((row, errors))
+            continue
+        report.valid.append(loaded)
+        report.valid_lines.append(row.line)
+    return report
+
+
+def _column_label(name: str, options: ImportOptions) -> str:
+    column = options.columns.get(name)
+    return f"{name} (column {column!r})" if column and column != name else name

@@ -1,0 +1,188 @@
+"""``cx360 import`` end to end on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+
+from connector.cli import main
+from connector.importer.rows import ERROR_COLUMN
+from connector.storage import Database, EmployeeRating, OutboxItem, Response, Scorecard
+
+SAMPLE = Path(__file__).resolve().parents[2] / "connector" / "sample_data"
+
+
+@pytest.fixture
+def run(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {"CX360_DATABASE_URL": database_url, "CX360_INSTANCE_PATH": str(tmp_path / "inst")}
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(main, ["import", *args], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def _count(database_url: str, model: object) -> int:
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            return int(session.scalar(select(func.count()).select_from(model)) or 0)  # type: ignore[arg-type]
+    finally:
+        db.dispose()
+
+
+def _responses(database_url: str) -> list[Response]:
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            return list(session.scalars(select(Response).order_by(Response.external_id)))
+    finally:
+        db.dispose()
+
+
+def _sheet(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+HEADER = ["Response ID", "Mail", "Rating", "Why", "Date"]
+
+
+def test_given_spreadsheet_with_own_column_names_when_importing_then_rows_stored(
+    run, database_url: str, tmp_path: Path
+):
+    path = _sheet(
+        tmp_path / "history.csv",
+        [
+            HEADER,
+            ["1", "Ana@Example.com", "9", "Great", "2024-03-01 09:00"],
+            ["2", "bo@example.com", "4", "", "2024-03-02"],
+        ],
+    )
+    result = run(
+        str(path), "--kind", "nps", "--source", "sheet", "--column", "external_id=Response ID",
+        "--column", "email=Mail", "--column", "score=Rating", "--column", "comment=Why",
+        "--column", "answered_at=Date", "--timezone", "Europe/Berlin",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 rows imported" in result.output
+    first, second = _responses(database_url)
+    assert (first.source, first.external_id, first.kind, first.score) == ("sheet", "1", "nps", 9)
+    assert first.comment == "Great" and second.comment is None
+    assert first.answered_at.isoformat() == "2024-03-01T08:00:00+00:00"
+    assert _count(database_url, OutboxItem) >= 2
+    assert _count(database_url, Scorecard) >= 2
+
+
+def test_given_same_file_imported_twice_when_importing_then_nothing_duplicated(
+    run, database_url: str
+):
+    path = SAMPLE / "responses.jsonl"
+    lines = sum(1 for line in path.read_text().splitlines() if line.strip())
+    assert run(str(path)).exit_code == 0
+    stored = _count(database_url, Response)
+
+    again = run(str(path))
+
+    assert again.exit_code == 0, again.output
+    assert f"0 new, 0 updated, {lines} unchanged" in again.output
+    assert _count(database_url, Response) == stored
+
+
+def test_given_rows_without_external_id_imported_twice_when_importing_then_not_duplicated(
+    run, database_url: str, tmp_path: Path
+):
+    path = _sheet(tmp_path / "h.csv", [["email", "score"], ["a@example.com", "7"]])
+    assert run(str(path), "--kind", "nps").exit_code == 0
+    assert run(str(path), "--kind", "nps").exit_code == 0
+    assert _count(database_url, Response) == 1
+
+
+def test_given_changed_row_with_same_external_id_when_reimporting_then_updated(
+    run, database_url: str, tmp_path: Path
+):
+    path = tmp_path / "h.jsonl"
+    row = {"external_id": "r1", "kind": "nps", "score": 6, "email": "a@example.com"}
+    path.write_text(json.dumps(row) + "\n")
+    assert run(str(path)).exit_code == 0
+    path.write_text(json.dumps(row | {"comment": "added later"}) + "\n")
+    result = run(str(path))
+    assert "0 new, 1 updated" in result.output
+    [stored] = _responses(database_url)
+    assert stored.comment == "added later"
+
+
+def test_given_invalid_rows_when_importing_then_errors_by_line_and_nothing_stored(
+    run, database_url: str, tmp_path: Path
+):
+    path = _sheet(
+        tmp_path / "bad.csv",
+        [
+            ["email", "score", "kind"],
+            ["a@example.com", "9", "nps"],
+            ["b@example.com", "12", "nps"],
+            ["c@example", "5", "csat"],
+        ],
+    )
+    result = run(str(path))
+    assert result.exit_code == 1
+    assert f"{path}:3: score: Must be between 0 and 10 for kind nps." in result.output
+    assert f"{path}:4: email: Not a valid email address." in result.output
+    assert "2 of 3 rows are invalid; nothing was imported" in result.output
+    assert _count(database_url, Response) == 0
+
+
+def test_given_skip_invalid_when_importing_then_valid_stored_and_rejected_file_written(
+    run, database_url: str, tmp_path: Path
+):
+    path = _sheet(
+        tmp_path / "bad.csv",
+        [
+            ["email", "score", "kind", "note"],
+            ["a@example.com", "9", "nps", "keep"],
+            ["b@example.com", "12", "nps", "fix me"],
+        ],
+    )
+    result = run(str(path), "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 rows imported" in result.output
+    rejected = tmp_path / "bad.rejected.csv"
+    assert str(rejected) in result.output.replace("\n", "")
+    with rejected.open(newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["email"], row["score"], row["note"]) == ("b@example.com", "12", "fix me")
+    assert "score" in row[ERROR_COLUMN]
+    assert _count(database_url, Response) == 1
+
+
+def test_given_rating_file_when_importing_with_kind_rating_then_employee_ratings_stored(
+    run, database_url: str
+):
+    path = SAMPLE / "ratings.jsonl"
+    lines = sum(1 for line in path.read_text().splitlines() if line.strip())
+    result = run(str(path), "--kind", "rating")
+    assert result.exit_code == 0, result.output
+    assert _count(database_url, EmployeeRating) == lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--column", "score=Rating"], "'Rating' (for score) not in the header"),
+        (["--column", "colour=Farbe"], "unknown field 'colour'"),
+        (["--timezone", "Mars/Olympus"], "unknown timezone"),
+    ],
+)
+def test_given_bad_options_when_importing_then_clear_error(
+    run, tmp_path: Path, args: list[str], message: str
+):
+    path = _sheet(tmp_path / "h.csv", [["email", "score"], ["a@example.com", "7"]])
+    result = run(str(path), "--kind", "nps", *args)
+    assert result.exit_code != 0
+    assert message in result.output
