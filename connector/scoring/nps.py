@@ -11,7 +11,8 @@
   the 1st 00:00 UTC). It covers ``[start, end)``: the first bucket is the one containing
   ``start``, the last the one containing the last instant before ``end``, empty buckets
   included. A bucket counts every response inside the whole bucket, also the part before
-  ``start``, so a week has the same value whichever range it was asked in.
+  ``start``, so a week has the same value whichever range it was asked in (a caller that loads
+  responses from storage loads them from ``bucket_start(start, interval)`` for that).
 - Contact history (``category_change``): the contact's NPS responses walked oldest first (by
   ``answered_at``; a late-arriving older response takes its place in that order, so it can
   change history but never replaces the latest); each response whose category differs from

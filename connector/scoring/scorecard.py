@@ -121,8 +121,8 @@ def account_scorecard(
     any_nps = any_csat = False
     latest_scores: list[int] = []
     csat_all: list[SurveyResponse] = []
-    for answers in contact_responses.values():
-        answers = list(answers)
+    for given in contact_responses.values():
+        answers = list(given)
         nps = [r for r in answers if r.kind == "nps"]
         any_nps = any_nps or bool(nps)
         newest = latest(r for r in nps if in_window(r.answered_at, start=start, now=now))

@@ -6,7 +6,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from connector.scoring import ScoringConfig, SurveyResponse, nps_series, nps_summary, population_nps
+from connector.scoring import (
+    ScoringConfig,
+    SurveyResponse,
+    bucket_start,
+    nps_series,
+    nps_summary,
+    population_nps,
+)
 from connector.scoring.nps import category_change
 from tests.scoring.scoring_builders import NOW, at, days_ago, nps
 
@@ -173,6 +180,22 @@ def test_given_response_before_start_in_first_bucket_when_series_then_it_counts(
     responses = [nps(0, "2026-09-28T09:00", contact="a")]
     series = nps_series(responses, start=at("2026-10-01"), end=at("2026-10-02"))
     assert [(b.start, b.summary.n) for b in series] == [(at("2026-09-28"), 1)]
+
+
+@pytest.mark.parametrize(
+    ("moment", "interval", "expected"),
+    [
+        ("2026-10-04T23:59:59", "day", "2026-10-04"),
+        ("2026-10-04T23:59:59", "week", "2026-09-28"),  # Sunday belongs to Monday's week
+        ("2026-10-05T00:00:00", "week", "2026-10-05"),
+        ("2026-10-05T01:00:00+02:00", "week", "2026-09-28"),  # 23:00 UTC on Sunday
+        ("2026-12-31T23:59:59", "month", "2026-12-01"),
+    ],
+)
+def test_given_moment_when_finding_bucket_then_aligned_start_in_utc(
+    moment: str, interval: str, expected: str
+) -> None:
+    assert bucket_start(at(moment), interval) == at(expected)
 
 
 def test_given_unknown_interval_when_series_then_value_error() -> None:
