@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.config import ConfigError
+
 CATEGORIES: tuple[str, ...] = ("promoter", "passive", "detractor")
 SEGMENTS: tuple[str, ...] = ("at_risk", "untapped", "champion", "nurture", "maintain")
 
@@ -137,8 +139,6 @@ class ScoringConfig:
         Raises ``connector.config.ConfigError`` (a ``ValueError``) naming the variable when a
         value is not a number or out of range.
         """
-        from connector.config import ConfigError
-
         values: dict[str, Any] = {f.name: f.default for f in fields(cls)}
         for name, variable in CONFIG_VARIABLES.items():
             raw = config.get(variable)
