@@ -1,0 +1,588 @@
+"""HubSpotAdapter: the CRM adapter on hubspot-api-client (CRM v3 objects and properties).
+
+Every call goes through ``_call``, which counts it, asks for the raw reply (parsed here, so an
+unexpected reply shape never breaks a generated model) and turns client exceptions into the
+project's errors. HubSpot answers a batch partly failed with 207 and an ``errors`` list; the
+client raises for neither, so the results are checked here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, time
+from typing import Any, TypeVar
+
+import urllib3
+from hubspot import HubSpot
+from urllib3.util.retry import Retry
+
+from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
+from connector.crm.types import (
+    ApiCallCounter,
+    CheckFinding,
+    CrmRecordRef,
+    FieldDescription,
+    FieldSpec,
+    FollowUpTask,
+    PicklistOption,
+    RecordKey,
+    RecordUpdate,
+    Subject,
+    WriteOutcome,
+)
+
+log = logging.getLogger(__name__)
+
+_OBJECTS: dict[Subject, str] = {"contact": "contacts", "account": "companies"}
+_API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
+    importlib.import_module(f"hubspot.{package}.exceptions").ApiException
+    for package in (
+        "crm.contacts",
+        "crm.companies",
+        "crm.properties",
+        "crm.objects.tasks",
+        "crm.associations.v4",
+    )
+)
+_CLIENT_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
+    importlib.import_module(f"hubspot.{package}.exceptions").OpenApiException
+    for package in ("crm.contacts", "crm.companies", "crm.properties", "crm.objects.tasks")
+)
+# Association type "task to contact" / "task to company" (HUBSPOT_DEFINED).
+_TASK_ASSOCIATION = {"contact": 204, "account": 192}
+BATCH_LIMIT = 100
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _json(data: bytes | str | None) -> Any:
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in dict(headers).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _retry_after(headers: Any, body: Any) -> float | None:
+    value = _header(headers, "Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    policy = body.get("policyName") if isinstance(body, dict) else None
+    interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    if policy == "DAILY":
+        # The daily allowance resets at midnight; an hour's wait is a sane poll interval.
+        return 3600.0
+    if interval and interval.isdigit():
+        return int(interval) / 1000.0
+    return None
+
+
+def translate_api_exception(exc: Exception, operation: str) -> CrmError:
+    """A hubspot-api-client ``ApiException`` as one of the project's errors."""
+    status = int(getattr(exc, "status", 0) or 0)
+    body = _json(getattr(exc, "body", None))
+    headers = getattr(exc, "headers", None)
+    category = body.get("category") if isinstance(body, dict) else None
+    message = (body.get("message") if isinstance(body, dict) else None) or str(
+        getattr(exc, "reason", "") or ""
+    )
+    text = f"HubSpot {operation}: {status} {category or ''} {message}".replace("  ", " ").strip()
+    if status == 0:
+        if "SSLError" in message or "CERTIFICATE" in message.upper():
+            return FatalCrmError(
+                f"{text} (is CX360_CRM_CA_BUNDLE set for this host?)", kind="config"
+            )
+        return RetriableCrmError(text, code="CONNECTION")
+    if status == 429:
+        return RetriableCrmError(
+            text, retry_after=_retry_after(headers, body), code="RATE_LIMIT", status=status
+        )
+    if status >= 500:
+        return RetriableCrmError(
+            text, retry_after=_retry_after(headers, body), status=status, details=body
+        )
+    if status == 401:
+        return FatalCrmError(text, kind="auth", code=category, status=status)
+    if status == 403:
+        return FatalCrmError(text, kind="permission", code=category, status=status)
+    return FatalCrmError(text, kind="request", code=category, status=status, details=body)
+
+
+class HubSpotAdapter:
+    """The CRM adapter for HubSpot (contacts and companies)."""
+
+    crm = "hubspot"
+    max_batch = BATCH_LIMIT
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token_provider: Callable[[], str],
+        ca_bundle: str | None = None,
+        can_refresh: bool = False,
+        property_group: tuple[str, str] = ("cx360", "cx360 Customer 360"),
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token_provider = token_provider
+        self._ca_bundle = ca_bundle or None
+        self._can_refresh = can_refresh
+        self._timeout = timeout
+        self.property_group = property_group
+        self.calls = ApiCallCounter()
+        self._client = self._new_client(token_provider())
+
+    def _new_client(self, token: str) -> HubSpot:
+        # No retries inside the client: the pipeline retries with backoff and a shared budget.
+        return HubSpot(
+            access_token=token,
+            host=self.base_url,
+            ssl_ca_cert=self._ca_bundle,
+            retry=Retry(total=0, raise_on_status=False),
+        )
+
+    def object_name(self, subject: Subject) -> str:
+        return _OBJECTS[subject]
+
+    # ------------------------------------------------------------------ calling
+    def _call(
+        self, operation: str, fn: Callable[..., Any], *args: Any, refresh: bool = True
+    ) -> Any:
+        """Run ``fn(client, *args)``; returns the parsed JSON reply (None when empty)."""
+        self.calls.starting(operation)
+        self.calls.add(operation)
+        try:
+            reply = fn(self._client, *args)
+        except _API_EXCEPTIONS as exc:
+            error = translate_api_exception(exc, operation)
+            if error.status == 401 and refresh and self._can_refresh:
+                self._client = self._new_client(self._token_provider())
+                return self._call(operation, fn, *args, refresh=False)
+            raise error from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise RetriableCrmError(
+                f"HubSpot {operation}: connection failed ({type(exc).__name__})",
+                code="CONNECTION",
+            ) from exc
+        except _CLIENT_EXCEPTIONS as exc:
+            raise FatalCrmError(f"HubSpot {operation}: {exc}", kind="request") from exc
+        return _json(getattr(reply, "data", None))
+
+    def _raw(self) -> dict[str, Any]:
+        return {"_preload_content": False, "_request_timeout": self._timeout}
+
+    @staticmethod
+    def _batch_api(client: HubSpot, subject: Subject) -> Any:
+        return getattr(client.crm, _OBJECTS[subject]).batch_api
+
+    # ------------------------------------------------------------------ check
+    def check(self) -> list[CheckFinding]:
+        findings: list[CheckFinding] = []
+        for subject, obj in _OBJECTS.items():
+            try:
+                self._call(
+                    f"{obj}.page",
+                    lambda c, o: getattr(c.crm, o).basic_api.get_page(limit=1, **self._raw()),
+                    obj,
+                )
+                self._call(
+                    f"{obj}.properties",
+                    lambda c, o: c.crm.properties.groups_api.get_all(o, **self._raw()),
+                    obj,
+                )
+            except CrmError as exc:
+                area = "connectivity" if isinstance(exc, RetriableCrmError) else "permissions"
+                findings.append(CheckFinding(area, "error", str(exc), subject=subject))
+                if isinstance(exc, FatalCrmError) and exc.kind == "auth":
+                    return findings
+                continue
+            findings.append(
+                CheckFinding("permissions", "ok", f"can read {obj} and their properties")
+            )
+        return findings
+
+    # ------------------------------------------------------------------ fields
+    def describe_fields(self, subject: Subject) -> dict[str, FieldDescription]:
+        obj = _OBJECTS[subject]
+        body = self._call(
+            f"{obj}.properties", lambda c: c.crm.properties.core_api.get_all(obj, **self._raw())
+        )
+        described: dict[str, FieldDescription] = {}
+        for prop in (body or {}).get("results", []):
+            described[prop["name"]] = FieldDescription(
+                name=prop["name"],
+                label=prop.get("label", ""),
+                type=prop.get("type", ""),
+                options=tuple(str(o.get("value")) for o in prop.get("options") or []),
+                custom=not prop.get("hubspotDefined", False),
+                updateable=not (prop.get("modificationMetadata") or {}).get("readOnlyValue", False),
+            )
+        return described
+
+    def prepare(self, subject: Subject, *, dry_run: bool = False) -> list[str]:
+        """Create the property group when missing; returns what it created."""
+        obj = _OBJECTS[subject]
+        name, label = self.property_group
+        body = self._call(
+            f"{obj}.groups", lambda c: c.crm.properties.groups_api.get_all(obj, **self._raw())
+        )
+        if any(g.get("name") == name for g in (body or {}).get("results", [])):
+            return []
+        if dry_run:
+            return [f"property group {name} on {obj}"]
+        group = {"name": name, "label": label, "displayOrder": -1}
+        try:
+            self._call(
+                f"{obj}.groups.create",
+                lambda c: c.crm.properties.groups_api.create(obj, group, **self._raw()),
+            )
+        except FatalCrmError as exc:
+            if exc.status != 409:  # created meanwhile
+                raise
+        return [f"property group {name} on {obj}"]
+
+    def create_field(self, subject: Subject, spec: FieldSpec) -> None:
+        obj = _OBJECTS[subject]
+        body: dict[str, Any] = {
+            "name": spec.name,
+            "label": spec.label,
+            "type": spec.type,
+            "fieldType": spec.field_type or "text",
+            "groupName": self.property_group[0],
+            "description": spec.description,
+        }
+        if spec.options:
+            body["options"] = _options(spec.options)
+        self._call(
+            f"{obj}.properties.create",
+            lambda c: c.crm.properties.core_api.create(obj, body, **self._raw()),
+        )
+
+    def add_picklist_values(
+        self, subject: Subject, spec: FieldSpec, missing: Sequence[PicklistOption]
+    ) -> None:
+        obj = _OBJECTS[subject]
+        current = self._call(
+            f"{obj}.properties.get",
+            lambda c: c.crm.properties.core_api.get_by_name(obj, spec.name, **self._raw()),
+        )
+        options = list((current or {}).get("options") or [])
+        options.extend(_options(missing, start=len(options)))
+        self._call(
+            f"{obj}.properties.update",
+            lambda c: c.crm.properties.core_api.update(
+                obj, spec.name, {"options": options}, **self._raw()
+            ),
+        )
+
+    def grant_field_access(
+        self, subject: Subject, fields: Sequence[str], *, dry_run: bool = False
+    ) -> list[str]:
+        return []  # HubSpot scopes cover all properties of an object
+
+    # ------------------------------------------------------------------ resolve
+    def _batch_read(
+        self,
+        subject: Subject,
+        ids: Sequence[str],
+        properties: Sequence[str],
+        id_property: str | None,
+    ) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        for chunk in _chunks(list(ids), BATCH_LIMIT):
+            body: dict[str, Any] = {
+                "properties": list(properties),
+                "inputs": [{"id": value} for value in chunk],
+            }
+            if id_property:
+                body["idProperty"] = id_property
+            reply = self._call(
+                f"{_OBJECTS[subject]}.batch.read",
+                lambda c, b: self._batch_api(c, subject).read(b, **self._raw()),
+                body,
+            )
+            records.extend((reply or {}).get("results", []))
+        return records
+
+    def resolve_contacts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]:
+        props = ["email", "hubspot_owner_id", "associatedcompanyid"]
+        return self._resolve("contact", list(keys), "email", props, lambda k: k.normalized_email)
+
+    def resolve_accounts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]:
+        keys = list(keys)
+        found = self._resolve("account", keys, None, ["domain", "hubspot_owner_id"], lambda k: None)
+        wanted: dict[str, list[RecordKey]] = {}
+        for key in keys:
+            if key not in found and key.normalized_domain:
+                wanted.setdefault(key.normalized_domain, []).append(key)
+        for domain, ref in self._companies_by_domain(sorted(wanted)).items():
+            for key in wanted.get(domain, []):
+                found[key] = ref
+        return found
+
+    def _resolve(
+        self,
+        subject: Subject,
+        keys: list[RecordKey],
+        id_property: str | None,
+        props: list[str],
+        natural: Callable[[RecordKey], str | None],
+    ) -> dict[RecordKey, CrmRecordRef]:
+        found: dict[RecordKey, CrmRecordRef] = {}
+        by_id = sorted({k.crm_id for k in keys if k.crm_id})
+        refs_by_id = {r["id"]: self._ref(r) for r in self._batch_read(subject, by_id, props, None)}
+        for key in keys:
+            if key.crm_id and key.crm_id in refs_by_id:
+                found[key] = refs_by_id[key.crm_id]
+        if id_property:
+            pending = sorted({natural(k) or "" for k in keys if k not in found} - {""})
+            refs: dict[str, CrmRecordRef] = {}
+            for record in self._batch_read(subject, pending, props, id_property):
+                found_value = str((record.get("properties") or {}).get(id_property) or "")
+                refs[found_value.strip().lower()] = self._ref(record)
+            for key in keys:
+                value = natural(key)
+                if key not in found and value and value in refs:
+                    found[key] = refs[value]
+        return found
+
+    def _companies_by_domain(self, domains: Sequence[str]) -> dict[str, CrmRecordRef]:
+        found: dict[str, CrmRecordRef] = {}
+        for chunk in _chunks(list(domains), BATCH_LIMIT):
+            after: str | None = None
+            while True:
+                body: dict[str, Any] = {
+                    "filterGroups": [
+                        {
+                            "filters": [
+                                {"propertyName": "domain", "operator": "IN", "values": list(chunk)}
+                            ]
+                        }
+                    ],
+                    "properties": ["domain", "hubspot_owner_id"],
+                    "limit": 100,
+                }
+                if after:
+                    body["after"] = after
+                reply = (
+                    self._call(
+                        "companies.search",
+                        lambda c, b: c.crm.companies.search_api.do_search(b, **self._raw()),
+                        body,
+                    )
+                    or {}
+                )
+                for record in reply.get("results", []):
+                    domain = str((record.get("properties") or {}).get("domain") or "")
+                    found.setdefault(domain.strip().lower().removeprefix("www."), self._ref(record))
+                after = ((reply.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return found
+
+    @staticmethod
+    def _ref(record: dict[str, Any]) -> CrmRecordRef:
+        props = record.get("properties") or {}
+        return CrmRecordRef(
+            crm_id=str(record["id"]),
+            account_crm_id=props.get("associatedcompanyid") or None,
+            owner_id=props.get("hubspot_owner_id") or None,
+        )
+
+    # ------------------------------------------------------------------ write
+    def write(self, subject: Subject, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome] = []
+        for chunk in _chunks([u for u in updates if u.values], BATCH_LIMIT):
+            outcomes.extend(self._write_batch(subject, chunk))
+        return outcomes
+
+    def _write_batch(self, subject: Subject, chunk: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        body = {
+            "inputs": [
+                {"id": u.crm_id, "properties": {k: _property_value(v) for k, v in u.values.items()}}
+                for u in chunk
+            ]
+        }
+        try:
+            reply = (
+                self._call(
+                    f"{_OBJECTS[subject]}.batch.update",
+                    lambda c: self._batch_api(c, subject).update(body, **self._raw()),
+                )
+                or {}
+            )
+        except FatalCrmError as exc:
+            if exc.status not in {400, 404, 409}:
+                raise
+            return self._split_rejected(subject, chunk, exc)
+        rejected = _errors_by_id(reply.get("errors") or [])
+        written = {str(r.get("id")) for r in reply.get("results") or []}
+        outcomes = []
+        for update in chunk:
+            if update.crm_id in rejected:
+                code, reason = rejected[update.crm_id]
+                outcomes.append(WriteOutcome(update.crm_id, "rejected", reason, code))
+            elif update.crm_id in written or not rejected:
+                outcomes.append(WriteOutcome(update.crm_id, "written"))
+            else:
+                outcomes.append(
+                    WriteOutcome(update.crm_id, "rejected", "not in HubSpot's reply", "UNKNOWN")
+                )
+        return outcomes
+
+    def _split_rejected(
+        self, subject: Subject, chunk: Sequence[RecordUpdate], exc: FatalCrmError
+    ) -> list[WriteOutcome]:
+        """A whole batch refused for some inputs: reject the named ones, send the rest again."""
+        if _is_missing_property(exc):
+            raise FatalCrmError(exc.message, kind="field", code=exc.code, status=exc.status)
+        named = _errors_by_id(_error_list(exc.details))
+        ids = {u.crm_id for u in chunk}
+        if named and set(named) & ids:
+            bad = [u for u in chunk if u.crm_id in named]
+            rest = [u for u in chunk if u.crm_id not in named]
+            outcomes = [
+                WriteOutcome(u.crm_id, "rejected", named[u.crm_id][1], named[u.crm_id][0])
+                for u in bad
+            ]
+            return outcomes + (self._write_batch(subject, rest) if rest else [])
+        if len(chunk) == 1:
+            return [WriteOutcome(chunk[0].crm_id, "rejected", exc.message, exc.code)]
+        # HubSpot did not say which input failed: halve until it does.
+        middle = len(chunk) // 2
+        return self._write_batch(subject, chunk[:middle]) + self._write_batch(
+            subject, chunk[middle:]
+        )
+
+    # ------------------------------------------------------------------ tasks
+    def create_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome] = []
+        for chunk in _chunks(list(tasks), BATCH_LIMIT):
+            inputs = []
+            for task in chunk:
+                due = datetime.combine(task.due, time(9, 0), tzinfo=UTC)
+                properties = {
+                    "hs_timestamp": due.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                    "hs_task_subject": task.title,
+                    "hs_task_body": task.body,
+                    "hs_task_status": "NOT_STARTED",
+                    "hs_task_priority": task.priority.upper(),
+                }
+                if task.owner_id:
+                    properties["hubspot_owner_id"] = task.owner_id
+                inputs.append(
+                    {
+                        "properties": properties,
+                        "associations": [
+                            {
+                                "to": {"id": task.record_id},
+                                "types": [
+                                    {
+                                        "associationCategory": "HUBSPOT_DEFINED",
+                                        "associationTypeId": _TASK_ASSOCIATION[task.subject],
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                )
+            try:
+                reply = (
+                    self._call(
+                        "tasks.batch.create",
+                        lambda c, i: c.crm.objects.tasks.batch_api.create(
+                            {"inputs": i}, **self._raw()
+                        ),
+                        inputs,
+                    )
+                    or {}
+                )
+            except FatalCrmError as exc:
+                if exc.status not in {400, 404}:
+                    raise
+                outcomes.extend(
+                    WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
+                )
+                continue
+            results = reply.get("results") or []
+            errors = reply.get("errors") or []
+            if not errors and len(results) == len(chunk):
+                outcomes.extend(
+                    WriteOutcome(t.record_id, "written", created_id=str(r.get("id")))
+                    for t, r in zip(chunk, results, strict=True)
+                )
+            else:
+                # A partial task batch does not say which input failed: report it per batch.
+                reason = "; ".join(str(e.get("message")) for e in errors) or "partial failure"
+                outcomes.extend(WriteOutcome(t.record_id, "rejected", reason) for t in chunk)
+        return outcomes
+
+    # ------------------------------------------------------------------ read
+    def read(
+        self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        return {
+            str(r["id"]): {f: (r.get("properties") or {}).get(f) for f in fields}
+            for r in self._batch_read(subject, crm_ids, fields, None)
+        }
+
+
+def _options(options: Sequence[PicklistOption], start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {"label": o.label, "value": o.value, "displayOrder": start + i, "hidden": False}
+        for i, o in enumerate(options)
+    ]
+
+
+def _property_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _error_list(details: Any) -> list[dict[str, Any]]:
+    if not isinstance(details, dict):
+        return []
+    errors = list(details.get("errors") or [])
+    if details.get("context"):
+        errors.append(details)
+    return [e for e in errors if isinstance(e, dict)]
+
+
+def _errors_by_id(errors: Sequence[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """crm id -> (code, message) from a 207 ``errors`` list or a 400 body's ``errors``."""
+    named: dict[str, tuple[str, str]] = {}
+    for error in errors:
+        context = error.get("context") or {}
+        code = str(error.get("category") or error.get("code") or "VALIDATION_ERROR")
+        message = str(error.get("message") or code)
+        for crm_id in context.get("ids") or context.get("id") or []:
+            named[str(crm_id)] = (code, message)
+    return named
+
+
+def _is_missing_property(exc: FatalCrmError) -> bool:
+    """A property that does not exist fails every record alike: not one record's fault."""
+    text = json.dumps(exc.details) if exc.details else exc.message
+    return "PROPERTY_DOESNT_EXIST" in text or "does not exist" in text

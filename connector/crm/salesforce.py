@@ -1,0 +1,580 @@
+"""SalesforceAdapter: the CRM adapter on simple-salesforce (REST, Tooling, Bulk API 2.0).
+
+Authentication is cx360's own (``auth.py``): simple-salesforce gets an instance URL and a
+session id, and on ``INVALID_SESSION_ID`` the adapter logs in again once and repeats the call.
+Writes go through sObject Collections (200 records a call, ``allOrNone: false`` so one bad
+record never fails the others) and, above ``bulk_threshold`` records, Bulk API 2.0.
+
+``REQUEST_LIMIT_EXCEEDED`` (Salesforce's 403 instead of 429) is retriable with a long delay:
+the 24-hour allocation is rolling, so calls free up over the next hour; the concurrent
+long-request limit frees within a minute.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
+from simple_salesforce.format import format_soql
+
+from connector.crm.auth import SalesforceToken
+from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
+from connector.crm.types import (
+    ApiCallCounter,
+    CheckFinding,
+    CrmRecordRef,
+    FieldDescription,
+    FieldSpec,
+    FollowUpTask,
+    PicklistOption,
+    RecordKey,
+    RecordUpdate,
+    Subject,
+    WriteOutcome,
+    WriteStatus,
+    normalize_domain,
+)
+
+log = logging.getLogger(__name__)
+
+_OBJECTS: dict[Subject, str] = {"contact": "Contact", "account": "Account"}
+COLLECTION_LIMIT = 200
+_ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
+_SOQL_IN_CHARS = 8000  # keep each query's URL well under the 16 KB request-line limit
+# Per-record codes that are no single record's fault: the mapping or the org is wrong.
+_FIELD_CODES = frozenset(
+    {"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "NO_SUCH_COLUMN", "INVALID_TYPE"}
+)
+_PERMISSION_CODES = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
+_RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _soql_chunks(values: Sequence[str], size: int = COLLECTION_LIMIT) -> Iterator[list[str]]:
+    """Values for ``IN (...)`` lists: at most ``size`` and about 8,000 characters each."""
+    chunk: list[str] = []
+    length = 0
+    for value in values:
+        if chunk and (len(chunk) >= size or length + len(value) + 3 > _SOQL_IN_CHARS):
+            yield chunk
+            chunk, length = [], 0
+        chunk.append(value)
+        length += len(value) + 3
+    if chunk:
+        yield chunk
+
+
+def _first_error(content: Any) -> tuple[str | None, str]:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        return first.get("errorCode") or first.get("statusCode"), str(first.get("message", ""))
+    if isinstance(content, dict):
+        return content.get("errorCode") or content.get("error"), str(
+            content.get("message") or content.get("error_description") or ""
+        )
+    return None, str(content or "")[:300]
+
+
+def translate_salesforce_error(
+    exc: Exception, operation: str, retry_after: float | None = None
+) -> CrmError:
+    """A simple-salesforce / requests exception as one of the project's errors."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return FatalCrmError(
+            f"Salesforce {operation}: TLS failed (is CX360_CRM_CA_BUNDLE set for this host?)",
+            kind="config",
+        )
+    if isinstance(exc, requests.RequestException):
+        return RetriableCrmError(
+            f"Salesforce {operation}: connection failed ({type(exc).__name__})",
+            code="CONNECTION",
+        )
+    if isinstance(exc, SalesforceOperationError):
+        return FatalCrmError(f"Salesforce {operation}: {exc}", kind="request")
+    if not isinstance(exc, SalesforceError):
+        return FatalCrmError(f"Salesforce {operation}: {type(exc).__name__}: {exc}")
+    status = int(exc.status or 0)
+    code, message = _first_error(exc.content)
+    text = f"Salesforce {operation}: {status} {code or ''} {message}".replace("  ", " ").strip()
+    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        delay = 60.0 if "concurrent" in message.lower() else 3600.0
+        return RetriableCrmError(text, retry_after=retry_after or delay, code=code, status=status)
+    if status >= 500:
+        return RetriableCrmError(text, retry_after=retry_after, code=code, status=status)
+    if code in _RETRIABLE_CODES:
+        return RetriableCrmError(text, retry_after=retry_after, code=code, status=status)
+    if status == 401:
+        return FatalCrmError(text, kind="auth", code=code, status=status)
+    if status == 403 or code in _PERMISSION_CODES:
+        return FatalCrmError(text, kind="permission", code=code, status=status)
+    if code in _FIELD_CODES:
+        return FatalCrmError(text, kind="field", code=code, status=status, details=exc.content)
+    return FatalCrmError(text, kind="request", code=code, status=status, details=exc.content)
+
+
+def _operation_of(url: str) -> str:
+    path = url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+    if "oauth2/token" in path:
+        return "oauth2.token"
+    path = re.sub(r"^services/data/v[\d.]+/", "", path)
+    if path.startswith("jobs/ingest"):
+        return "bulk2"
+    if path.startswith("composite/sobjects"):
+        return "composite.sobjects"
+    if path.startswith("tooling/"):
+        return "tooling"
+    if path.startswith("query"):
+        return "query"
+    if path.endswith("/describe"):
+        return "describe"
+    return "sobjects" if path.startswith("sobjects") else path.split("/", 1)[0]
+
+
+class _CountedTransport(HTTPAdapter):
+    """Lets the call counter's ``before_call`` run before every request (rate limiting)."""
+
+    def __init__(self, counter: Callable[[], ApiCallCounter]) -> None:
+        super().__init__()
+        self._counter = counter
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+             ) -> requests.Response:  # fmt: skip
+        self._counter().starting(_operation_of(request.url or ""))
+        return super().send(request, *args, **kwargs)
+
+
+class SalesforceAdapter:
+    """The CRM adapter for Salesforce (Contact and Account)."""
+
+    crm = "salesforce"
+    max_batch = COLLECTION_LIMIT
+
+    def __init__(
+        self,
+        *,
+        login: Callable[[requests.Session], SalesforceToken],
+        session: requests.Session | None = None,
+        api_version: str = "59.0",
+        bulk_threshold: int = 2000,
+        permission_set: str = "CX360_Integration",
+        bulk_poll_seconds: float = 2.0,
+        timeout: float = 60.0,
+    ) -> None:
+        self._login = login
+        self.session = session or requests.Session()
+        self.session.hooks["response"].append(self._count_response)
+        self.session.mount("https://", _CountedTransport(lambda: self.calls))
+        self.api_version = api_version
+        self.bulk_threshold = bulk_threshold
+        self.permission_set = permission_set
+        self.bulk_poll_seconds = bulk_poll_seconds
+        self.timeout = timeout
+        self.calls = ApiCallCounter()
+        self._last_headers: dict[str, str] = {}
+        self._sf = self._connect()
+
+    # ------------------------------------------------------------------ calling
+    def _count_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.calls.add(_operation_of(response.url))
+        self._last_headers = dict(response.headers)
+
+    def _connect(self) -> Salesforce:
+        try:
+            token = self._login(self.session)
+        except requests.RequestException as exc:
+            raise translate_salesforce_error(exc, "login") from exc
+        return Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self.session,
+            version=self.api_version,
+        )
+
+    def _retry_after(self) -> float | None:
+        value = next((v for k, v in self._last_headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def _call(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(salesforce, *args)``, logging in again once on an expired session."""
+        for attempt in (1, 2):
+            try:
+                return fn(self._sf, *args)
+            except (SalesforceError, SalesforceOperationError, requests.RequestException) as exc:
+                error = translate_salesforce_error(exc, operation, self._retry_after())
+                if error.code == "INVALID_SESSION_ID" and attempt == 1:
+                    log.info("Salesforce session expired; logging in again")
+                    self._sf = self._connect()
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")
+
+    def _restful(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        return self._call(
+            f"{method} {path.split('?')[0]}",
+            lambda sf: sf.restful(path, method=method, timeout=self.timeout, **kwargs),
+        )
+
+    def _query_all(self, soql: str) -> list[dict[str, Any]]:
+        result = self._call("query", lambda sf: sf.query_all(soql, timeout=self.timeout))
+        return list(result.get("records", []))
+
+    def object_name(self, subject: Subject) -> str:
+        return _OBJECTS[subject]
+
+    # ------------------------------------------------------------------ check
+    def check(self) -> list[CheckFinding]:
+        findings: list[CheckFinding] = []
+        for obj, needs in (
+            ("Contact", "updateable"),
+            ("Account", "updateable"),
+            ("Task", "createable"),
+        ):
+            try:
+                described = self._restful(f"sobjects/{obj}/describe")
+            except CrmError as exc:
+                area = "connectivity" if isinstance(exc, RetriableCrmError) else "permissions"
+                findings.append(CheckFinding(area, "error", str(exc)))
+                if isinstance(exc, FatalCrmError) and exc.kind == "auth":
+                    return findings
+                continue
+            if not (described or {}).get(needs, True):
+                findings.append(
+                    CheckFinding(
+                        "permissions", "error", f"the integration user cannot {needs[:-4]} {obj}"
+                    )
+                )
+            else:
+                findings.append(CheckFinding("permissions", "ok", f"{obj}: {needs}"))
+        return findings
+
+    # ------------------------------------------------------------------ fields
+    def describe_fields(self, subject: Subject) -> dict[str, FieldDescription]:
+        described = self._restful(f"sobjects/{_OBJECTS[subject]}/describe") or {}
+        return {
+            f["name"]: FieldDescription(
+                name=f["name"],
+                label=f.get("label", ""),
+                type=f.get("type", ""),
+                options=tuple(
+                    str(p.get("value"))
+                    for p in f.get("picklistValues") or []
+                    if p.get("active", True)
+                ),
+                custom=bool(f.get("custom")),
+                updateable=bool(f.get("updateable", True)),
+            )
+            for f in described.get("fields", [])
+        }
+
+    def prepare(self, subject: Subject, *, dry_run: bool = False) -> list[str]:
+        return []
+
+    def create_field(self, subject: Subject, spec: FieldSpec) -> None:
+        body = {"FullName": f"{_OBJECTS[subject]}.{spec.name}", "Metadata": _field_metadata(spec)}
+        self._call(
+            "tooling.CustomField.create",
+            lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body),
+        )
+
+    def add_picklist_values(
+        self, subject: Subject, spec: FieldSpec, missing: Sequence[PicklistOption]
+    ) -> None:
+        developer_name = spec.name.removesuffix("__c")
+        soql = format_soql(
+            "SELECT Id, Metadata FROM CustomField WHERE TableEnumOrId = {} AND DeveloperName = {}",
+            _OBJECTS[subject],
+            developer_name,
+        )
+        found = self._call(
+            "tooling.query",
+            lambda sf: sf.toolingexecute("query/?q=" + urllib.parse.quote(soql)),
+        )
+        records = (found or {}).get("records") or []
+        if not records:
+            raise FatalCrmError(
+                f"{_OBJECTS[subject]}.{spec.name}: not found through the Tooling API; add the "
+                f"values {', '.join(o.value for o in missing)} in Setup",
+                kind="field",
+            )
+        metadata = records[0].get("Metadata") or _field_metadata(spec)
+        values = metadata.setdefault("valueSet", {}).setdefault("valueSetDefinition", {})
+        values.setdefault("value", []).extend(
+            {"fullName": o.value, "label": o.label, "default": False} for o in missing
+        )
+        record_id = records[0]["Id"]
+        self._call(
+            "tooling.CustomField.update",
+            lambda sf: sf.toolingexecute(
+                f"sobjects/CustomField/{record_id}", method="PATCH", data={"Metadata": metadata}
+            ),
+        )
+
+    def grant_field_access(
+        self, subject: Subject, fields: Sequence[str], *, dry_run: bool = False
+    ) -> list[str]:
+        """Read and edit on ``fields`` for the permission set (created when missing)."""
+        obj = _OBJECTS[subject]
+        found = self._query_all(
+            format_soql("SELECT Id FROM PermissionSet WHERE Name = {}", self.permission_set)
+        )
+        if found:
+            parent = found[0]["Id"]
+        elif dry_run:
+            return [f"{obj}.{name}" for name in fields]
+        else:
+            created = self._restful(
+                "sobjects/PermissionSet/",
+                method="POST",
+                json={"Name": self.permission_set, "Label": self.permission_set.replace("_", " ")},
+            )
+            parent = created["id"]
+        existing = {
+            r["Field"].lower()
+            for r in self._query_all(
+                format_soql(
+                    "SELECT Field FROM FieldPermissions WHERE ParentId = {} AND SobjectType = {}",
+                    parent,
+                    obj,
+                )
+            )
+        }
+        missing = [f for f in fields if f"{obj}.{f}".lower() not in existing]
+        if dry_run:
+            return [f"{obj}.{name}" for name in missing]
+        for chunk in _chunks(missing, COLLECTION_LIMIT):
+            records = [
+                {
+                    "attributes": {"type": "FieldPermissions"},
+                    "ParentId": parent,
+                    "SobjectType": obj,
+                    "Field": f"{obj}.{name}",
+                    "PermissionsRead": True,
+                    "PermissionsEdit": True,
+                }
+                for name in chunk
+            ]
+            results = self._restful(
+                "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
+            )
+            for name, result in zip(chunk, results or [], strict=False):
+                if not result.get("success"):
+                    code, message = _first_error(result.get("errors"))
+                    raise FatalCrmError(
+                        f"cannot grant access to {obj}.{name}: {code} {message}", kind="permission"
+                    )
+        return [f"{obj}.{name}" for name in missing]
+
+    # ------------------------------------------------------------------ resolve
+    def resolve_contacts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]:
+        keys = list(keys)
+        select = "SELECT Id, Email, AccountId, OwnerId FROM Contact WHERE"
+        found = self._resolve_ids("Contact", select, keys)
+        pending = sorted({k.normalized_email or "" for k in keys if k not in found} - {""})
+        by_email: dict[str, CrmRecordRef] = {}
+        for chunk in _soql_chunks(pending):
+            for record in self._query_all(format_soql(select + " Email IN {}", chunk)):
+                found_email = str(record.get("Email") or "").strip().lower()
+                by_email.setdefault(found_email, _ref(record))
+        for key in keys:
+            email = key.normalized_email
+            if key not in found and email and email in by_email:
+                found[key] = by_email[email]
+        return found
+
+    def resolve_accounts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]:
+        keys = list(keys)
+        select = "SELECT Id, Website, OwnerId FROM Account WHERE"
+        found = self._resolve_ids("Account", select, keys)
+        pending = sorted({k.normalized_domain or "" for k in keys if k not in found} - {""})
+        by_domain: dict[str, CrmRecordRef] = {}
+        for chunk in _soql_chunks(pending, 50):
+            condition = " OR ".join(format_soql("Website LIKE {}", f"%{d}%") for d in chunk)
+            for record in self._query_all(f"{select} {condition}"):
+                domain = normalize_domain(str(record.get("Website") or ""))
+                if domain:
+                    by_domain.setdefault(domain, _ref(record))
+        for key in keys:
+            domain = key.normalized_domain
+            if key not in found and domain and domain in by_domain:
+                found[key] = by_domain[domain]
+        return found
+
+    def _resolve_ids(
+        self, obj: str, select: str, keys: Sequence[RecordKey]
+    ) -> dict[RecordKey, CrmRecordRef]:
+        ids = sorted({k.crm_id for k in keys if k.crm_id and _ID.match(k.crm_id)})
+        refs: dict[str, CrmRecordRef] = {}
+        for chunk in _soql_chunks(ids):
+            for record in self._query_all(format_soql(select + " Id IN {}", chunk)):
+                ref = _ref(record)
+                refs[ref.crm_id] = ref
+                refs[ref.crm_id[:15]] = ref
+        return {k: refs[k.crm_id] for k in keys if k.crm_id and k.crm_id in refs}
+
+    # ------------------------------------------------------------------ write
+    def write(self, subject: Subject, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        updates = [u for u in updates if u.values]
+        if len(updates) > self.bulk_threshold:
+            return self._write_bulk(subject, updates)
+        outcomes: list[WriteOutcome] = []
+        obj = _OBJECTS[subject]
+        for chunk in _chunks(updates, COLLECTION_LIMIT):
+            records = [{"attributes": {"type": obj}, "id": u.crm_id, **u.values} for u in chunk]
+            results = self._restful(
+                "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}
+            )
+            outcomes.extend(_collection_outcomes(obj, [u.crm_id for u in chunk], results or []))
+        return outcomes
+
+    def _write_bulk(self, subject: Subject, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
+        obj = _OBJECTS[subject]
+        rows = [
+            {"Id": u.crm_id, **{k: _csv_value(v) for k, v in u.values.items()}} for u in updates
+        ]
+        jobs = self._call(
+            "bulk2.update",
+            lambda sf: getattr(sf.bulk2, obj).update(records=rows, wait=self.bulk_poll_seconds),
+        )
+        failed: dict[str, tuple[str, str]] = {}
+        for job in jobs:
+            if not int(job.get("numberRecordsFailed", 0)):
+                continue
+            job_id = job["job_id"]
+            text: str = self._call(
+                "bulk2.failedResults",
+                lambda sf, job: getattr(sf.bulk2, obj).get_failed_records(job),
+                job_id,
+            )
+            for row in csv.DictReader(io.StringIO(text)):
+                code, _, message = str(row.get("sf__Error") or "").partition(":")
+                failed[str(row.get("sf__Id") or row.get("Id") or "")] = (code, message.strip())
+        outcomes = []
+        for update in updates:
+            hit = failed.get(update.crm_id) or failed.get(update.crm_id[:15])
+            if hit is None:
+                outcomes.append(WriteOutcome(update.crm_id, "written"))
+            elif hit[0] in _FIELD_CODES:
+                raise FatalCrmError(f"{obj}: {hit[0]} {hit[1]}", kind="field", code=hit[0])
+            else:
+                status: WriteStatus = "retriable" if hit[0] in _RETRIABLE_CODES else "rejected"
+                outcomes.append(WriteOutcome(update.crm_id, status, hit[1], hit[0]))
+        return outcomes
+
+    # ------------------------------------------------------------------ tasks
+    def create_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome] = []
+        for chunk in _chunks(list(tasks), COLLECTION_LIMIT):
+            records = []
+            for task in chunk:
+                record: dict[str, Any] = {
+                    "attributes": {"type": "Task"},
+                    "Subject": task.title,
+                    "ActivityDate": task.due.isoformat(),
+                    "Status": "Not Started",
+                    "Priority": task.priority,
+                    "Description": task.body,
+                    ("WhoId" if task.subject == "contact" else "WhatId"): task.record_id,
+                }
+                if task.owner_id:
+                    record["OwnerId"] = task.owner_id
+                records.append(record)
+            results = self._restful(
+                "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
+            )
+            outcomes.extend(
+                _collection_outcomes("Task", [t.record_id for t in chunk], results or [], True)
+            )
+        return outcomes
+
+    # ------------------------------------------------------------------ read
+    def read(
+        self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        obj = _OBJECTS[subject]
+        columns = ", ".join(["Id", *[f for f in fields if f != "Id"]])
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _soql_chunks([i for i in crm_ids if _ID.match(i)]):
+            soql = format_soql(f"SELECT {columns} FROM {obj} WHERE Id IN {{}}", chunk)
+            for record in self._query_all(soql):
+                found[record["Id"]] = {f: record.get(f) for f in fields}
+        return found
+
+
+def _ref(record: dict[str, Any]) -> CrmRecordRef:
+    return CrmRecordRef(
+        crm_id=str(record["Id"]),
+        account_crm_id=record.get("AccountId") or None,
+        owner_id=record.get("OwnerId") or None,
+    )
+
+
+def _collection_outcomes(
+    obj: str, ids: Sequence[str], results: Sequence[dict[str, Any]], created: bool = False
+) -> list[WriteOutcome]:
+    outcomes: list[WriteOutcome] = []
+    for crm_id, result in zip(ids, results, strict=False):
+        if result.get("success"):
+            new_id = str(result.get("id")) if created else None
+            outcomes.append(WriteOutcome(crm_id, "written", created_id=new_id))
+            continue
+        code, message = _first_error(result.get("errors"))
+        if code in _FIELD_CODES:
+            raise FatalCrmError(f"{obj}: {code} {message}", kind="field", code=code)
+        if code in _PERMISSION_CODES:
+            raise FatalCrmError(f"{obj}: {code} {message}", kind="permission", code=code)
+        status: WriteStatus = "retriable" if code in _RETRIABLE_CODES else "rejected"
+        outcomes.append(WriteOutcome(crm_id, status, message, code))
+    for crm_id in ids[len(results) :]:
+        outcomes.append(WriteOutcome(crm_id, "rejected", "no result from Salesforce", "UNKNOWN"))
+    return outcomes
+
+
+def _csv_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _field_metadata(spec: FieldSpec) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "label": spec.label,
+        "type": spec.type,
+        "description": spec.description,
+        "inlineHelpText": spec.description[:510],
+    }
+    if spec.type in {"Number", "Percent"}:
+        metadata["precision"] = spec.precision
+        metadata["scale"] = spec.scale
+    elif spec.type == "Text":
+        metadata["length"] = spec.length
+    elif spec.type == "LongTextArea":
+        metadata["length"] = spec.length
+        metadata["visibleLines"] = 3
+    elif spec.type == "Picklist":
+        metadata["valueSet"] = {
+            "restricted": True,
+            "valueSetDefinition": {
+                "sorted": False,
+                "value": [
+                    {"fullName": o.value, "label": o.label, "default": False} for o in spec.options
+                ],
+            },
+        }
+    return metadata
