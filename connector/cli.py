@@ -6,6 +6,7 @@ import click
 
 from connector import __version__
 from connector.cli_admin import apikey_command, db_command, demo_command, serve_command
+from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
 
 
@@ -20,6 +21,8 @@ main.add_command(apikey_command)
 main.add_command(serve_command)
 main.add_command(demo_command)
 main.add_command(import_command)
+main.add_command(install_command)
+main.add_command(check_command)
 
 
 if __name__ == "__main__":
