@@ -436,19 +436,25 @@ class HubSpotAdapter:
             if exc.status not in {400, 404, 409}:
                 raise
             return self._split_rejected(subject, chunk, exc)
-        rejected = _errors_by_id(reply.get("errors") or [])
+        errors = reply.get("errors") or []
+        if errors and "PROPERTY_DOESNT_EXIST" in json.dumps(errors):
+            raise FatalCrmError(
+                f"HubSpot {_OBJECTS[subject]}.batch.update: {errors[0].get('message')}",
+                kind="field",
+                code="PROPERTY_DOESNT_EXIST",
+            )
+        rejected = _errors_by_id(errors)
         written = {str(r.get("id")) for r in reply.get("results") or []}
+        unexplained = "; ".join(str(e.get("message")) for e in errors) or "not in HubSpot's reply"
         outcomes = []
         for update in chunk:
             if update.crm_id in rejected:
                 code, reason = rejected[update.crm_id]
                 outcomes.append(WriteOutcome(update.crm_id, "rejected", reason, code))
-            elif update.crm_id in written or not rejected:
+            elif update.crm_id in written:
                 outcomes.append(WriteOutcome(update.crm_id, "written"))
             else:
-                outcomes.append(
-                    WriteOutcome(update.crm_id, "rejected", "not in HubSpot's reply", "UNKNOWN")
-                )
+                outcomes.append(WriteOutcome(update.crm_id, "rejected", unexplained, "UNKNOWN"))
         return outcomes
 
     def _split_rejected(
