@@ -8,6 +8,7 @@ from connector import __version__
 from connector.cli_admin import apikey_command, db_command, demo_command, serve_command
 from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
+from connector.sandbox.cli import sandbox_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +24,7 @@ main.add_command(demo_command)
 main.add_command(import_command)
 main.add_command(install_command)
 main.add_command(check_command)
+main.add_command(sandbox_command)
 
 
 if __name__ == "__main__":

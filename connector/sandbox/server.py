@@ -1,0 +1,214 @@
+"""``SandboxServer``: the sandbox CRM on a local HTTPS port, in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from connector.sandbox.admin import SandboxAdmin
+from connector.sandbox.app import SandboxApp
+from connector.sandbox.certs import ensure_certificates, server_ssl_context
+from connector.sandbox.control import Controls, Credentials, Limits
+from connector.sandbox.state import SandboxState
+
+CRM_CHOICES = ("both", "hubspot", "salesforce")
+DEFAULT_STATE_DIR = Path("instance/sandbox")
+
+
+@dataclass(frozen=True)
+class HubSpotLimits:
+    """Rolling 10-second and daily request limits; None leaves a limit off."""
+
+    ten_second: int | None = None
+    daily: int | None = None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (benchmarks send tens of thousands)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        if type == "error":
+            logging.getLogger("cx360.sandbox").debug(message, *args)
+
+
+class SandboxServer:
+    """The sandbox CRM. Use as a context manager or with ``start()`` / ``stop()``.
+
+    ``state_dir`` holds the generated CA (reused across runs) and server certificate;
+    ``state_file``, when given, is loaded at start (if it exists) and saved at stop.
+    """
+
+    def __init__(
+        self,
+        crm: str = "both",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_dir: Path | str = DEFAULT_STATE_DIR,
+        seed: bool = True,
+        state_file: Path | str | None = None,
+        hubspot_limits: HubSpotLimits | dict[str, int | None] | None = None,
+        salesforce_daily_limit: int = 15_000,
+        credentials: Credentials | None = None,
+        jwt_public_key: str | None = None,
+        fault_seed: int = 360,
+    ) -> None:
+        if crm not in CRM_CHOICES:
+            raise ValueError(f"crm must be one of {', '.join(CRM_CHOICES)}, not {crm!r}")
+        self.crm, self.host, self._requested_port = crm, host, port
+        self.state_dir = Path(state_dir)
+        self.seed = seed
+        self.state_file = Path(state_file) if state_file is not None else None
+        if isinstance(hubspot_limits, dict):
+            hubspot_limits = HubSpotLimits(**hubspot_limits)
+        limits = hubspot_limits or HubSpotLimits()
+        credentials = credentials or Credentials()
+        if jwt_public_key:
+            credentials.salesforce_jwt_public_key = jwt_public_key
+        self.controls = Controls(
+            Limits(
+                hubspot_ten_second=limits.ten_second,
+                hubspot_daily=limits.daily,
+                salesforce_daily=salesforce_daily_limit,
+            ),
+            credentials,
+            seed=fault_seed,
+        )
+        self.state = SandboxState(self.controls)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._admin: SandboxAdmin | None = None
+        self.ca_path = self.state_dir / "sandbox-ca.pem"
+        self.port = port
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> SandboxServer:
+        if self._server is not None:
+            return self
+        paths = ensure_certificates(self.state_dir)
+        self.ca_path = paths.ca_cert.resolve()
+        if self.state_file is not None and self.state_file.is_file():
+            self.state.load(self.state_file)
+        else:
+            self.state.reset(seed=self.seed)
+        app = SandboxApp(self.state, self.crm, self.info, self.state_file)
+        self._server = make_server(
+            self.host,
+            self._requested_port,
+            app,
+            threaded=True,
+            request_handler=_QuietHandler,
+            ssl_context=server_ssl_context(paths),
+        )
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="cx360-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        if self.state_file is not None:
+            self.state.save(self.state_file)
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (for ``cx360 sandbox``)."""
+        if self._thread is None:
+            self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------------- URLs
+    @property
+    def url(self) -> str:
+        host = "localhost" if self.host in ("0.0.0.0", "localhost") else self.host
+        return f"https://{host}:{self.port}"
+
+    @property
+    def salesforce_instance_url(self) -> str:
+        return self.url
+
+    @property
+    def salesforce_token_url(self) -> str:
+        return f"{self.url}/services/oauth2/token"
+
+    @property
+    def hubspot_base_url(self) -> str:
+        return self.url
+
+    @property
+    def admin(self) -> SandboxAdmin:
+        if self._admin is None:
+            self._admin = SandboxAdmin(self.url, self.ca_path)
+        return self._admin
+
+    def info(self) -> dict[str, Any]:
+        creds = self.controls.credentials
+        return {
+            "url": self.url,
+            "crm": self.crm,
+            "ca_path": str(self.ca_path),
+            "state_file": str(self.state_file) if self.state_file else None,
+            "hubspot_base_url": self.hubspot_base_url,
+            "hubspot_access_token": creds.hubspot_access_token,
+            "hubspot_client_id": creds.hubspot_client_id,
+            "hubspot_client_secret": creds.hubspot_client_secret,
+            "hubspot_refresh_token": creds.hubspot_refresh_token,
+            "salesforce_instance_url": self.salesforce_instance_url,
+            "salesforce_token_url": self.salesforce_token_url,
+            "salesforce_client_id": creds.salesforce_client_id,
+            "salesforce_client_secret": creds.salesforce_client_secret,
+            "salesforce_username": creds.salesforce_username,
+        }
+
+    def client_settings(self) -> dict[str, str]:
+        """Environment settings that point cx360 at this sandbox."""
+        info = self.info()
+        settings = {"CX360_CRM_CA_BUNDLE": info["ca_path"]}
+        if self.crm in ("both", "hubspot"):
+            settings.update(
+                HUBSPOT_BASE_URL=info["hubspot_base_url"],
+                HUBSPOT_ACCESS_TOKEN=info["hubspot_access_token"],
+            )
+        if self.crm in ("both", "salesforce"):
+            settings.update(
+                SALESFORCE_INSTANCE_URL=info["salesforce_instance_url"],
+                SALESFORCE_TOKEN_URL=info["salesforce_token_url"],
+                SALESFORCE_AUTH="client_credentials",
+                SALESFORCE_CLIENT_ID=info["salesforce_client_id"],
+                SALESFORCE_CLIENT_SECRET=info["salesforce_client_secret"],
+            )
+        return settings

@@ -1,0 +1,240 @@
+"""Everything the sandbox keeps: both CRMs' data, one lock, the controls, seed and persistence."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from connector.sandbox.control import Controls
+from connector.sandbox.hubspot import HubSpotData
+from connector.sandbox.salesforce import SalesforceData
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+STATE_VERSION = 1
+HUBSPOT_OWNERS = ("1001", "1002")
+
+
+class SandboxState:
+    def __init__(self, controls: Controls) -> None:
+        self.lock = threading.RLock()
+        self.controls = controls
+        self.salesforce = SalesforceData()
+        self.hubspot = HubSpotData()
+        self._generated = {"salesforce": 0, "hubspot": 0}
+
+    # ---------------------------------------------------------------------- seed
+    def reset(self, seed: bool = True) -> None:
+        with self.lock:
+            self.salesforce.clear()
+            self.hubspot.clear()
+            self._generated = {"salesforce": 0, "hubspot": 0}
+            self._seed_users()
+            if seed:
+                self.seed()
+
+    def _seed_users(self) -> None:
+        sf = self.salesforce
+        username = self.controls.credentials.salesforce_username
+        owner = sf.insert(
+            "User",
+            {
+                "Username": username,
+                "FirstName": "Sandbox",
+                "LastName": "Integration",
+                "Email": username,
+                "IsActive": True,
+            },
+        )
+        sf.default_owner = owner
+        sf.insert(
+            "User",
+            {
+                "Username": "sofia.sales@sandbox.example.com",
+                "FirstName": "Sofia",
+                "LastName": "Sales",
+                "Email": "sofia.sales@sandbox.example.com",
+                "IsActive": True,
+            },
+        )
+
+    def seed(self, sample_dir: Path = SAMPLE_DATA) -> None:
+        """Accounts/companies and the contacts marked ``in_crm=yes`` from the sample data."""
+        with (sample_dir / "accounts.csv").open(encoding="utf-8", newline="") as handle:
+            accounts = list(csv.DictReader(handle))
+        with (sample_dir / "contacts.csv").open(encoding="utf-8", newline="") as handle:
+            contacts = [row for row in csv.DictReader(handle) if row.get("in_crm") == "yes"]
+        with self.lock:
+            sf, hs = self.salesforce, self.hubspot
+            account_ids: dict[str, str] = {}
+            company_ids: dict[str, str] = {}
+            for row in accounts:
+                account_ids[row["domain"]] = sf.insert(
+                    "Account",
+                    {
+                        "Name": row["name"],
+                        "Website": row["domain"],
+                        "BillingCountry": row.get("country") or None,
+                    },
+                )
+                company = hs.create(
+                    "companies",
+                    {
+                        "name": row["name"],
+                        "domain": row["domain"],
+                        "country": row.get("country") or None,
+                    },
+                )
+                company_ids[row["domain"]] = company["id"]
+            for number, row in enumerate(contacts):
+                domain = row.get("account_domain") or ""
+                sf.insert(
+                    "Contact",
+                    {
+                        "FirstName": row["first_name"],
+                        "LastName": row["last_name"],
+                        "Email": row["email"],
+                        "AccountId": account_ids.get(domain),
+                    },
+                )
+                contact = hs.create(
+                    "contacts",
+                    {
+                        "email": row["email"],
+                        "firstname": row["first_name"],
+                        "lastname": row["last_name"],
+                        "hubspot_owner_id": HUBSPOT_OWNERS[number % len(HUBSPOT_OWNERS)],
+                    },
+                )
+                if domain in company_ids:
+                    hs.associate("contacts", contact["id"], "companies", company_ids[domain], [279])
+
+    def generate_contacts(self, crm: str, count: int, accounts: int = 10) -> dict[str, Any]:
+        """Add ``count`` synthetic contacts (``bulk-000123@example.com``) on ``accounts`` new
+        accounts/companies, for benchmarks that need tens of thousands of records."""
+        if count < 0 or accounts < 1:
+            raise ValueError("count must be >= 0 and accounts >= 1")
+        targets = ("salesforce", "hubspot") if crm == "both" else (crm,)
+        created: dict[str, dict[str, Any]] = {}
+        with self.lock:
+            for target in targets:
+                start = self._generated[target]
+                if target == "salesforce":
+                    sf = self.salesforce
+                    parents = [
+                        sf.insert(
+                            "Account",
+                            {
+                                "Name": f"Bulk Account {start + i:04d}",
+                                "Website": f"bulk-{start + i:04d}.example.com",
+                            },
+                        )
+                        for i in range(accounts)
+                    ]
+                    for i in range(count):
+                        number = start + i
+                        sf.insert(
+                            "Contact",
+                            {
+                                "FirstName": "Bulk",
+                                "LastName": f"Contact {number:06d}",
+                                "Email": f"bulk-{number:06d}@example.com",
+                                "AccountId": parents[i % accounts],
+                            },
+                        )
+                elif target == "hubspot":
+                    hs = self.hubspot
+                    companies = [
+                        hs.create(
+                            "companies",
+                            {
+                                "name": f"Bulk Company {start + i:04d}",
+                                "domain": f"bulk-{start + i:04d}.example.com",
+                            },
+                        )["id"]
+                        for i in range(accounts)
+                    ]
+                    for i in range(count):
+                        number = start + i
+                        contact = hs.create(
+                            "contacts",
+                            {
+                                "email": f"bulk-{number:06d}@example.com",
+                                "firstname": "Bulk",
+                                "lastname": f"Contact {number:06d}",
+                            },
+                        )
+                        hs.associate(
+                            "contacts", contact["id"], "companies", companies[i % accounts], [279]
+                        )
+                else:
+                    raise ValueError(f"crm must be hubspot, salesforce or both, not {crm!r}")
+                self._generated[target] = start + count
+                created[target] = {
+                    "count": count,
+                    "first_email": f"bulk-{start:06d}@example.com",
+                    "last_email": f"bulk-{start + count - 1:06d}@example.com" if count else None,
+                }
+        return {"created": created}
+
+    # --------------------------------------------------------------- persistence
+    def save(self, path: Path) -> None:
+        with self.lock:
+            payload = {
+                "version": STATE_VERSION,
+                "salesforce": self.salesforce.dump(),
+                "hubspot": self.hubspot.dump(),
+                "generated": self._generated,
+            }
+            text = json.dumps(payload, default=_jsonable, separators=(",", ":"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+
+    def load(self, path: Path) -> None:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if payload.get("version") != STATE_VERSION:
+            raise ValueError(f"{path}: unsupported sandbox state version {payload.get('version')}")
+        with self.lock:
+            self.salesforce.load(payload["salesforce"])
+            self.hubspot.load(payload["hubspot"])
+            self._generated = payload.get("generated", {"salesforce": 0, "hubspot": 0})
+
+    # -------------------------------------------------------------------- access
+    def records(self, crm: str, object_name: str) -> list[dict[str, Any]]:
+        """Copies of the stored records of one object, for tests and the demo."""
+        with self.lock:
+            if crm == "salesforce":
+                found = self.salesforce.object_named(object_name)
+                if found is None:
+                    raise KeyError(object_name)
+                return [dict(r) for r in self.salesforce.records[found["name"]].values()]
+            if crm == "hubspot":
+                from connector.sandbox.hubspot_schema import ALIASES
+
+                object_type = ALIASES.get(object_name.lower())
+                if object_type is None:
+                    raise KeyError(object_name)
+                out = []
+                for record in self.hubspot.records[object_type].values():
+                    copy = {**record, "properties": dict(record["properties"])}
+                    copy["associations"] = {
+                        to_type: sorted(by_id, key=int)
+                        for to_type, by_id in self.hubspot.associations.get(
+                            (object_type, record["id"]), {}
+                        ).items()
+                        if by_id
+                    }
+                    out.append(copy)
+                return out
+        raise KeyError(crm)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the sandbox state file")
