@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,6 +15,7 @@ from connector.sandbox.replies import Reply
 from connector.sandbox.salesforce import SalesforceSurface
 from connector.sandbox.state import SandboxState
 
+LOG = logging.getLogger("cx360.sandbox")
 ADMIN = "/__sandbox__/"
 SALESFORCE_PREFIXES = ("/services/",)
 HUBSPOT_PREFIXES = ("/crm/", "/oauth/")
@@ -39,16 +41,31 @@ class SandboxApp:
         started = time.perf_counter()
         crm: str | None = None
         key = ""
-        if path.startswith(ADMIN):
-            reply = self.admin(request, path[len(ADMIN) :])
-        elif path.startswith(SALESFORCE_PREFIXES) and self.crm in ("both", "salesforce"):
-            crm = "salesforce"
-            key, reply = self.salesforce.handle(request)
-        elif path.startswith(HUBSPOT_PREFIXES) and self.crm in ("both", "hubspot"):
-            crm = "hubspot"
-            key, reply = self.hubspot.handle(request)
-        else:
-            reply = Reply(404, "Not Found", content_type="text/plain")
+        try:
+            if path.startswith(ADMIN):
+                reply = self.admin(request, path[len(ADMIN) :])
+            elif path.startswith(SALESFORCE_PREFIXES) and self.crm in ("both", "salesforce"):
+                crm = "salesforce"
+                key, reply = self.salesforce.handle(request)
+            elif path.startswith(HUBSPOT_PREFIXES) and self.crm in ("both", "hubspot"):
+                crm = "hubspot"
+                key, reply = self.hubspot.handle(request)
+            else:
+                reply = Reply(404, "Not Found", content_type="text/plain")
+        except Exception:
+            # a sandbox bug must still look like a CRM error to the client, and be visible
+            LOG.exception("sandbox failed on %s %s", request.method, path)
+            key = f"{crm}.internal_error"
+            reply = Reply(
+                500,
+                [{"message": "sandbox internal error", "errorCode": "UNKNOWN_EXCEPTION"}]
+                if crm == "salesforce"
+                else {
+                    "status": "error",
+                    "message": "sandbox internal error",
+                    "category": "INTERNAL_ERROR",
+                },
+            )
         if crm is not None:
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.state.controls.record(crm, key, reply.status, elapsed_ms)

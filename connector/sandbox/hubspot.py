@@ -305,10 +305,30 @@ class HubSpotData:
         backward = self.associations.setdefault((to_type, to_id), {}).setdefault(from_type, {})
         forward.setdefault(to_id, set()).update(type_ids)
         backward.setdefault(from_id, set()).update(REVERSE_TYPES.get(t, t) for t in type_ids)
+        # HubSpot keeps a contact's first (primary) company in associatedcompanyid
+        pair = {from_type: from_id, to_type: to_id}
+        if {from_type, to_type} == {"contacts", "companies"}:
+            contact = self.records["contacts"].get(pair["contacts"])
+            if contact is not None and not contact["properties"].get("associatedcompanyid"):
+                contact["properties"]["associatedcompanyid"] = pair["companies"]
 
     def dissociate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         self.associations.get((from_type, from_id), {}).get(to_type, {}).pop(to_id, None)
         self.associations.get((to_type, to_id), {}).get(from_type, {}).pop(from_id, None)
+        pair = {from_type: from_id, to_type: to_id}
+        if {from_type, to_type} == {"contacts", "companies"}:
+            contact = self.records["contacts"].get(pair["contacts"])
+            if (
+                contact is not None
+                and contact["properties"].get("associatedcompanyid") == pair["companies"]
+            ):
+                remaining = sorted(
+                    self.associated("contacts", pair["contacts"], "companies"), key=int
+                )
+                if remaining:
+                    contact["properties"]["associatedcompanyid"] = remaining[0]
+                else:
+                    contact["properties"].pop("associatedcompanyid", None)
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
         return self.associations.get((from_type, from_id), {}).get(to_type, {})

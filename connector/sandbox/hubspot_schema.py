@@ -158,6 +158,13 @@ def standard_properties() -> dict[str, dict[str, Property]]:
         make_property("jobtitle", "Job Title", "string", "text", "contactinformation"),
         make_property("company", "Company Name", "string", "text", "contactinformation"),
         make_property(
+            "associatedcompanyid",
+            "Primary Associated Company ID",
+            "number",
+            "number",
+            "contactinformation",
+        ),
+        make_property(
             "lifecyclestage",
             "Lifecycle Stage",
             "enumeration",

@@ -23,6 +23,7 @@ KEY_PREFIXES: dict[str, str] = {
     "CustomField": "00N",
     "Bulk2Job": "750",
     "FieldPermissions": "01k",
+    "PermissionSet": "0PS",
     "QueryLocator": "01g",
 }
 OBJECT_BY_PREFIX = {prefix: name for name, prefix in KEY_PREFIXES.items()}

@@ -131,6 +131,7 @@ class SalesforceData:
         self.deleted: set[str] = set()
         self.indexes: dict[tuple[str, str], dict[Any, set[str]]] = {}
         self.custom_fields: dict[str, str] = {}  # "Contact.X__c" -> 00N id
+        self.field_metadata: dict[str, dict[str, Any]] = {}  # 00N id -> Tooling Metadata
         self.jobs: dict[str, BulkJob] = {}
         self.locators: OrderedDict[str, Locator] = OrderedDict()
         self.default_owner = ""
@@ -141,6 +142,7 @@ class SalesforceData:
         self.records = {name: {} for name in self.objects}
         self.deleted = set()
         self.custom_fields = {}
+        self.field_metadata = {}
         self.jobs = {}
         self.locators = OrderedDict()
         self._reindex()
@@ -152,6 +154,7 @@ class SalesforceData:
             "records": self.records,
             "deleted": sorted(self.deleted),
             "custom_fields": self.custom_fields,
+            "field_metadata": self.field_metadata,
             "next_id": self.ids.peek(),
             "default_owner": self.default_owner,
         }
@@ -161,6 +164,7 @@ class SalesforceData:
         self.records = data["records"]
         self.deleted = set(data.get("deleted", []))
         self.custom_fields = data.get("custom_fields", {})
+        self.field_metadata = data.get("field_metadata", {})
         self.ids = ids.SalesforceIds(int(data.get("next_id", 1)))
         self.default_owner = data.get("default_owner", "")
         self.jobs, self.locators = {}, OrderedDict()
@@ -434,6 +438,11 @@ class SalesforceSurface:
                     methods=["POST"],
                 ),
                 Rule(f"{API}/tooling/query", endpoint="tooling.query", methods=["GET"]),
+                Rule(
+                    f"{API}/tooling/sobjects/CustomField/<field_id>",
+                    endpoint="tooling.custom_field.update",
+                    methods=["PATCH"],
+                ),
                 Rule(f"{API}/jobs/ingest", endpoint="bulk2.create_job", methods=["POST"]),
                 Rule(f"{API}/jobs/ingest", endpoint="bulk2.list_jobs", methods=["GET"]),
                 Rule(f"{API}/jobs/ingest/<job_id>", endpoint="bulk2.get_job", methods=["GET"]),
@@ -882,8 +891,8 @@ class SalesforceSurface:
             parsed = soql.parse(text)
         except soql.SoqlError as exc:
             raise self._soql_error(text, exc) from None
-        evaluator = QueryEvaluator(self.data, parsed, text)
         try:
+            evaluator = QueryEvaluator(self.data, parsed, text)
             select, matched = evaluator.run()
         except soql.SoqlError as exc:
             raise self._soql_error(text, exc) from None
@@ -1253,9 +1262,52 @@ class SalesforceSurface:
         self.data.add_field(obj["name"], new_field)
         field_id = self.data.ids.new("CustomField")
         self.data.custom_fields[f"{obj['name']}.{field_name}"] = field_id
+        self.data.field_metadata[field_id] = metadata
         return Reply(
             201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []}
         )
+
+    def tooling_custom_field_update(self, request: Request, field_id: str, **_extra: Any) -> Reply:
+        """Change a custom field's Metadata (label, picklist values); the type stays."""
+        full = next((k for k, v in self.data.custom_fields.items() if v == field_id), None)
+        if full is None:
+            raise sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        metadata = self._body_object(request).get("Metadata")
+        if not isinstance(metadata, dict):
+            raise sf_error(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [Metadata]",
+                ["Metadata"],
+            )
+        object_name, _, field_name = full.partition(".")
+        current = self.data.objects[object_name]["fields"][field_name.lower()]
+        merged = {**(self.data.field_metadata.get(field_id) or {}), **metadata}
+        if merged.get("type") != (self.data.field_metadata.get(field_id) or {}).get("type"):
+            raise sf_error(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Cannot change the type of a field through this call",
+                ["Metadata"],
+            )
+        try:
+            updated = field_from_metadata(field_name, merged)
+        except ValueError as exc:
+            raise sf_error(400, "FIELD_INTEGRITY_EXCEPTION", str(exc), ["Metadata"]) from None
+        for key in (
+            "label",
+            "picklistValues",
+            "restrictedPicklist",
+            "length",
+            "precision",
+            "scale",
+            "externalId",
+            "unique",
+            "idLookup",
+        ):
+            current[key] = updated[key]
+        self.data.field_metadata[field_id] = merged
+        return Reply(204)
 
     def tooling_query(self, request: Request, version: str, **_extra: Any) -> Reply:
         """``SELECT Id, DeveloperName, TableEnumOrId FROM CustomField [WHERE ...]`` only."""
@@ -1282,6 +1334,7 @@ class SalesforceSurface:
                     "DeveloperName": name.removesuffix("__c"),
                     "TableEnumOrId": table,
                     "FullName": full,
+                    "Metadata": self.data.field_metadata.get(field_id),
                 }
             )
         columns = {
@@ -1289,6 +1342,7 @@ class SalesforceSurface:
             "developername": "DeveloperName",
             "tableenumorid": "TableEnumOrId",
             "fullname": "FullName",
+            "metadata": "Metadata",
         }
         for leaf in soql.conditions(parsed.where):
             if leaf.field.lower() not in columns:
@@ -1311,6 +1365,17 @@ class SalesforceSurface:
                     ),
                 )
             selected.append(columns[name.lower()])
+        if {"Metadata", "FullName"} & set(selected) and len(matched) > 1:
+            raise self._soql_error(
+                text,
+                soql.SoqlError(
+                    "MALFORMED_QUERY",
+                    "When retrieving results with Metadata or FullName fields, the query "
+                    "qualifications must specify no more than one row for retrieval. Result "
+                    f"size: {len(matched)}",
+                    1,
+                ),
+            )
         records = [
             {
                 "attributes": {
