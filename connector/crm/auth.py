@@ -187,9 +187,25 @@ def fetch_hubspot_token(
     return str(_token_reply(reply, "HubSpot")["access_token"])
 
 
+class CrmSession(requests.Session):
+    """A session whose own ``verify`` wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
+
+    Plain requests lets those environment variables override ``session.verify`` (only a
+    per-request ``verify`` beats them), so a configured CA bundle would be silently ignored.
+    """
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
+
+
 def http_session(config: Mapping[str, Any]) -> requests.Session:
-    """A requests session that trusts CX360_CRM_CA_BUNDLE when set."""
-    session = requests.Session()
+    """A requests session that trusts CX360_CRM_CA_BUNDLE (instead of the default) when set."""
+    session = CrmSession()
     bundle = str(config.get("CX360_CRM_CA_BUNDLE") or "").strip()
     if bundle:
         session.verify = bundle
