@@ -529,3 +529,31 @@ def test_given_a_contact_turning_detractor_when_pushed_twice_then_one_task_is_cr
     stored = fresh.admin.records(crm, tasks)
     assert len(stored) == before + 1
     assert created[0].created_id
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_given_an_installed_org_when_switching_to_german_values_then_install_adds_only_them(
+    fresh: SandboxServer, crm: str
+) -> None:
+    adapter, _ = _installed(fresh, crm)
+    raw = yaml.safe_load((PROJECT_ROOT / "mappings" / f"{crm}.yaml").read_text())
+    german = {"promoter": "Promotor", "passive": "Indifferenter", "detractor": "Kritiker"}
+    raw["contact"]["nps.category"]["values"] = german
+    mapping = parse_mapping(raw, MANIFEST, f"{crm}.yaml")
+
+    plan = plan_install(adapter, mapping)
+    apply_install(adapter, plan)
+
+    assert [(c.action, c.detail) for c in plan.changes] == [
+        ("add_picklist_values", "Promotor, Indifferenter, Kritiker")
+    ]
+    assert plan_install(adapter, mapping).is_empty
+    assert [f for f in check_fields(adapter, mapping) if f.is_error] == []
+    field = mapping.contact.by_metric()["nps.category"].field
+    update = RecordUpdate(
+        fresh.admin.records(crm, CONTACTS[crm])[0].get("Id")
+        or fresh.admin.records(crm, CONTACTS[crm])[0]["id"],
+        field_changes({"nps.category": "detractor"}, mapping.contact, None),
+    )
+    assert update.values == {field: "Kritiker"}
+    assert adapter.write("contact", [update])[0].status == "written"
