@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,10 +141,3 @@ def ensure_certificates(state_dir: Path) -> CertificatePaths:
     )
     _write_key(paths.server_key, key)
     return paths
-
-
-def server_ssl_context(paths: CertificatePaths) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(paths.server_cert), str(paths.server_key))
-    return context

@@ -1,0 +1,548 @@
+"""The HubSpot surface, driven only through hubspot-api-client, checked against
+CRM_API_NOTES.md (values as strings, 207 per-input errors, error body shape)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+from hubspot import HubSpot
+from hubspot.crm.associations.v4 import AssociationSpec
+from hubspot.crm.contacts import (
+    ApiException as ContactsApiException,
+)
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectInput,
+    SimplePublicObjectInputForCreate,
+)
+from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyInput
+from hubspot.crm.contacts.exceptions import NotFoundException, UnauthorizedException
+from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInputForCreate
+from hubspot.crm.properties import ApiException as PropertiesApiException
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+
+from connector.sandbox import SandboxServer
+
+BEN = "ben.weber@acme-maschinenbau.de"
+MARIE = "marie.lange@nordlicht-logistik.de"
+CATEGORY = PropertyCreate(
+    name="cx_nps_category",
+    label="NPS category",
+    type="enumeration",
+    field_type="select",
+    group_name="cx360",
+    options=[
+        {"label": v.title(), "value": v, "displayOrder": i, "hidden": False}
+        for i, v in enumerate(("promoter", "passive", "detractor"))
+    ],
+)
+SCORE = PropertyCreate(
+    name="cx_nps_score", label="NPS score", type="number", field_type="number", group_name="cx360"
+)
+
+
+def install(hs: HubSpot) -> None:
+    hs.crm.properties.groups_api.create(
+        "contacts", PropertyGroupCreate(name="cx360", label="cx360")
+    )
+    for prop in (CATEGORY, SCORE):
+        hs.crm.properties.core_api.create("contacts", prop)
+
+
+def body_of(exc: Any) -> dict[str, Any]:
+    return dict(json.loads(exc.body))
+
+
+def contact(hs: HubSpot, email: str, *properties: str) -> Any:
+    return hs.crm.contacts.basic_api.get_by_id(
+        email, id_property="email", properties=list(properties) or None
+    )
+
+
+# ----------------------------------------------------------------------- objects
+def test_given_seeded_contact_when_read_by_id_and_by_email_then_same_record_as_strings(
+    hs: HubSpot,
+) -> None:
+    by_email = contact(hs, BEN)
+    by_id = hs.crm.contacts.basic_api.get_by_id(by_email.id)
+    assert by_email.id == by_id.id and by_email.id.isdigit()
+    assert by_email.properties["email"] == BEN
+    assert by_email.properties["hs_object_id"] == by_email.id
+    # CRM_API_NOTES: property values come back as strings
+    assert all(v is None or isinstance(v, str) for v in by_email.properties.values())
+    assert by_email.archived is False and by_email.created_at is not None
+
+
+def test_given_requested_properties_when_read_then_those_plus_ids_and_dates(hs: HubSpot) -> None:
+    record = contact(hs, BEN, "firstname", "hubspot_owner_id", "no_such_property")
+    assert set(record.properties) == {
+        "firstname",
+        "hubspot_owner_id",
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+    }
+    assert record.properties["hubspot_owner_id"] in ("1001", "1002")
+
+
+def test_given_new_contact_when_created_then_updated_then_values_are_strings(hs: HubSpot) -> None:
+    install(hs)
+    created = hs.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(
+            properties={"email": "new@example.com", "firstname": "Nia"}
+        )
+    )
+    updated = hs.crm.contacts.basic_api.update(
+        created.id,
+        SimplePublicObjectInput(
+            properties={
+                "cx_nps_score": 9,  # type: ignore[dict-item]
+                "cx_nps_category": "promoter",
+            }
+        ),
+    )
+    assert updated.properties["cx_nps_score"] == "9"
+    assert contact(hs, "new@example.com", "cx_nps_category").properties["cx_nps_category"] == (
+        "promoter"
+    )
+
+
+def test_given_unknown_id_when_read_then_not_found_exception_object_not_found(
+    hs: HubSpot,
+) -> None:
+    with pytest.raises(NotFoundException) as raised:
+        hs.crm.contacts.basic_api.get_by_id("999999")
+    body = body_of(raised.value)
+    # CRM_API_NOTES: {"status":"error","message","correlationId","category"}
+    assert (raised.value.status, body["status"], body["category"]) == (
+        404,
+        "error",
+        "OBJECT_NOT_FOUND",
+    )
+    assert body["correlationId"]
+
+
+def test_given_existing_email_when_contact_created_then_409_conflict(hs: HubSpot) -> None:
+    with pytest.raises(ContactsApiException) as raised:
+        hs.crm.contacts.basic_api.create(
+            SimplePublicObjectInputForCreate(properties={"email": BEN.upper()})
+        )
+    assert raised.value.status == 409 and body_of(raised.value)["category"] == "CONFLICT"
+    assert "Existing ID" in body_of(raised.value)["message"]
+
+
+@pytest.mark.parametrize(
+    ("properties", "error"),
+    [
+        ({"nope": "x"}, "PROPERTY_DOESNT_EXIST"),
+        ({"cx_nps_score": "abc"}, "INVALID_DECIMAL"),
+        ({"cx_nps_category": "fan"}, "INVALID_OPTION"),
+        ({"email": "not-an-email"}, "INVALID_EMAIL"),
+        ({"hs_object_id": "5"}, "READ_ONLY_VALUE"),
+    ],
+)
+def test_given_invalid_property_when_contact_updated_then_400_validation_error(
+    hs: HubSpot, properties: dict[str, str], error: str
+) -> None:
+    install(hs)
+    ben = contact(hs, BEN)
+    with pytest.raises(ContactsApiException) as raised:
+        hs.crm.contacts.basic_api.update(ben.id, SimplePublicObjectInput(properties=properties))
+    body = body_of(raised.value)
+    assert raised.value.status == 400 and body["category"] == "VALIDATION_ERROR"
+    assert body["message"].startswith("Property values were not valid")
+    assert body["errors"][0]["code"] == error
+    if error == "PROPERTY_DOESNT_EXIST":
+        assert 'Property \\"nope\\" does not exist' in body["message"]
+
+
+# ------------------------------------------------------------------------- batch
+def test_given_ids_and_emails_when_batch_read_then_found_and_missing_reported_207(
+    hs: HubSpot,
+) -> None:
+    reply, status, _ = hs.crm.contacts.batch_api.read_with_http_info(
+        BatchReadInputSimplePublicObjectId(
+            properties=["email"],
+            id_property="email",
+            inputs=[{"id": BEN}, {"id": MARIE}, {"id": "ghost@example.com"}],
+        )
+    )
+    assert status == 207 and reply.status == "COMPLETE"
+    assert {r.properties["email"] for r in reply.results} == {BEN, MARIE}
+    assert reply.num_errors == 1
+    assert reply.errors[0].category == "OBJECT_NOT_FOUND"
+    assert reply.errors[0].context == {"ids": ["ghost@example.com"]}
+
+
+def test_given_new_contacts_when_batch_created_then_201_with_ids(hs: HubSpot) -> None:
+    reply, status, _ = hs.crm.contacts.batch_api.create_with_http_info(
+        BatchInputSimplePublicObjectBatchInputForCreate(
+            inputs=[
+                {"properties": {"email": f"b{i}@example.com"}, "associations": []} for i in range(3)
+            ]
+        )
+    )
+    assert status == 201 and len(reply.results) == 3
+    assert type(reply).__name__ == "BatchResponseSimplePublicObject"  # not the WithErrors shape
+
+
+def test_given_one_bad_input_when_batch_updated_then_207_others_applied(hs: HubSpot) -> None:
+    install(hs)
+    ben, marie = contact(hs, BEN), contact(hs, MARIE)
+    reply, status, _ = hs.crm.contacts.batch_api.update_with_http_info(
+        BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                {"id": ben.id, "properties": {"cx_nps_category": "detractor"}},
+                {"id": marie.id, "properties": {"cx_nps_category": "fan"}},
+                {"id": "999999", "properties": {"cx_nps_category": "passive"}},
+            ]
+        )
+    )
+    # CRM_API_NOTES: 207 with numErrors and errors[{status,category,message,context:{ids}}]
+    assert status == 207 and reply.num_errors == 2
+    by_category = {e.category: e for e in reply.errors}
+    assert by_category["VALIDATION_ERROR"].context == {"ids": [marie.id]}
+    assert by_category["VALIDATION_ERROR"].errors[0].code == "INVALID_OPTION"
+    assert by_category["OBJECT_NOT_FOUND"].context == {"ids": ["999999"]}
+    assert [r.id for r in reply.results] == [ben.id]
+    assert contact(hs, BEN, "cx_nps_category").properties["cx_nps_category"] == "detractor"
+
+
+def test_given_known_and_new_emails_when_batch_upserted_then_new_flags(hs: HubSpot) -> None:
+    reply = hs.crm.contacts.batch_api.upsert(
+        BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[
+                {"idProperty": "email", "id": BEN, "properties": {"firstname": "Benjamin"}},
+                {
+                    "idProperty": "email",
+                    "id": "fresh@example.com",
+                    "properties": {"firstname": "Fresh"},
+                },
+            ]
+        )
+    )
+    assert [(r.properties["email"], r.new) for r in reply.results] == [
+        (BEN, False),
+        ("fresh@example.com", True),
+    ]
+    assert contact(hs, BEN, "firstname").properties["firstname"] == "Benjamin"
+
+
+def test_given_101_inputs_when_batch_upserted_then_400_and_nothing_written(
+    sandbox: SandboxServer, hs: HubSpot
+) -> None:
+    inputs = [
+        {"idProperty": "email", "id": f"x{i}@example.com", "properties": {}} for i in range(101)
+    ]
+    with pytest.raises(ContactsApiException) as raised:
+        hs.crm.contacts.batch_api.upsert(
+            BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
+        )
+    assert raised.value.status == 400
+    assert body_of(raised.value)["category"] == "VALIDATION_ERROR"
+    emails = {r["properties"].get("email") for r in sandbox.admin.records("hubspot", "contacts")}
+    assert "x0@example.com" not in emails
+
+
+def test_given_duplicate_ids_when_batch_upserted_then_400_duplicate_ids(hs: HubSpot) -> None:
+    with pytest.raises(ContactsApiException) as raised:
+        hs.crm.contacts.batch_api.upsert(
+            BatchInputSimplePublicObjectBatchInputUpsert(
+                inputs=[
+                    {"idProperty": "email", "id": BEN, "properties": {}},
+                    {"idProperty": "email", "id": BEN, "properties": {}},
+                ]
+            )
+        )
+    assert "Duplicate IDs" in body_of(raised.value)["message"]
+
+
+# ------------------------------------------------------------------------ search
+def test_given_email_filters_when_searched_then_eq_and_in_match(hs: HubSpot) -> None:
+    eq = hs.crm.contacts.search_api.do_search(
+        PublicObjectSearchRequest(
+            filter_groups=[
+                {"filters": [{"propertyName": "email", "operator": "EQ", "value": BEN.upper()}]}
+            ],
+            properties=["email"],
+        )
+    )
+    within = hs.crm.contacts.search_api.do_search(
+        PublicObjectSearchRequest(
+            filter_groups=[
+                {"filters": [{"propertyName": "email", "operator": "IN", "values": [BEN, MARIE]}]}
+            ],
+            properties=["email"],
+        )
+    )
+    assert eq.total == 1 and eq.results[0].properties["email"] == BEN
+    assert within.total == 2
+
+
+def test_given_many_matches_when_searched_with_limit_then_paged_by_after(
+    sandbox: SandboxServer, hs: HubSpot
+) -> None:
+    sandbox.admin.generate_contacts("hubspot", count=25, accounts=2)
+    request = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "Bulk"}]}
+        ],
+        "limit": 10,
+    }
+    seen: list[str] = []
+    after = None
+    while True:
+        page = hs.crm.contacts.search_api.do_search(
+            PublicObjectSearchRequest(**{**_snake(request), "after": after})
+        )
+        seen.extend(r.id for r in page.results)
+        assert page.total == 25
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    assert len(seen) == len(set(seen)) == 25
+
+
+def _snake(request: dict[str, Any]) -> dict[str, Any]:
+    return {"filter_groups": request["filterGroups"], "limit": request["limit"]}
+
+
+def test_given_unknown_property_when_searched_then_400_validation_error(hs: HubSpot) -> None:
+    with pytest.raises(ContactsApiException) as raised:
+        hs.crm.contacts.search_api.do_search(
+            PublicObjectSearchRequest(
+                filter_groups=[
+                    {"filters": [{"propertyName": "nope", "operator": "EQ", "value": "x"}]}
+                ]
+            )
+        )
+    assert raised.value.status == 400
+
+
+# ------------------------------------------------------------------ associations
+def test_given_seeded_contact_when_company_associations_listed_then_type_279(
+    hs: HubSpot,
+) -> None:
+    ben = contact(hs, BEN, "associatedcompanyid")
+    page = hs.crm.associations.v4.basic_api.get_page("contacts", ben.id, "companies")
+    assert len(page.results) == 1
+    assert page.results[0].association_types[0].type_id == 279
+    assert page.results[0].to_object_id == ben.properties["associatedcompanyid"]
+    back = hs.crm.associations.v4.basic_api.get_page(
+        "companies", page.results[0].to_object_id, "contacts"
+    )
+    assert ben.id in {r.to_object_id for r in back.results}
+    assert {t.type_id for r in back.results for t in r.association_types} == {280}
+
+
+def test_given_contact_and_company_when_default_and_labelled_associations_made_then_listed(
+    hs: HubSpot,
+) -> None:
+    ben = contact(hs, BEN)
+    company = hs.crm.companies.basic_api.create(
+        CompanyInput(properties={"name": "Extra", "domain": "extra.example.com"})
+    )
+    default = hs.crm.associations.v4.basic_api.create_default(
+        "contacts", ben.id, "companies", company.id
+    )
+    assert default.results[0].association_spec.association_type_id == 279
+    labelled = hs.crm.associations.v4.basic_api.create(
+        "contacts",
+        ben.id,
+        "companies",
+        company.id,
+        [AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=1)],
+    )
+    assert labelled.labels == ["Primary"]
+    page = hs.crm.associations.v4.basic_api.get_page("contacts", ben.id, "companies")
+    types = {r.to_object_id: {t.type_id for t in r.association_types} for r in page.results}
+    assert types[company.id] == {1, 279}
+    hs.crm.associations.v4.basic_api.archive("contacts", ben.id, "companies", company.id)
+    page = hs.crm.associations.v4.basic_api.get_page("contacts", ben.id, "companies")
+    assert company.id not in {r.to_object_id for r in page.results}
+
+
+def test_given_pairs_when_batch_associated_and_read_then_associations_reported(
+    hs: HubSpot,
+) -> None:
+    ben, marie = contact(hs, BEN), contact(hs, MARIE)
+    company = hs.crm.companies.basic_api.create(CompanyInput(properties={"name": "B"}))
+    batch = hs.crm.associations.v4.batch_api
+    created = batch.create_default(
+        "contacts",
+        "companies",
+        {
+            "inputs": [
+                {"from": {"id": ben.id}, "to": {"id": company.id}},
+                {"from": {"id": marie.id}, "to": {"id": company.id}},
+            ]
+        },
+    )
+    assert len(created.results) == 2
+    read = batch.get_page("contacts", "companies", {"inputs": [{"id": ben.id}]})
+    assert company.id in {t.to_object_id for t in read.results[0].to}
+
+
+def test_given_contact_when_task_created_with_association_204_then_task_linked(
+    hs: HubSpot,
+) -> None:
+    ben = contact(hs, BEN)
+    task = hs.crm.objects.tasks.basic_api.create(
+        ObjectInputForCreate(
+            properties={
+                "hs_timestamp": "2025-03-04T09:00:00.000Z",
+                "hs_task_subject": "Call back",
+                "hs_task_body": "NPS 3",
+                "hs_task_status": "NOT_STARTED",
+                "hs_task_priority": "HIGH",
+                "hubspot_owner_id": "1001",
+            },
+            associations=[
+                {
+                    "to": {"id": ben.id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}],
+                }
+            ],
+        )
+    )
+    linked = hs.crm.associations.v4.basic_api.get_page("tasks", task.id, "contacts")
+    assert [r.to_object_id for r in linked.results] == [ben.id]
+    assert linked.results[0].association_types[0].type_id == 204
+    stored = hs.crm.objects.tasks.basic_api.get_by_id(task.id, properties=["hs_task_priority"])
+    assert stored.properties["hs_task_priority"] == "HIGH"
+
+
+def test_given_bad_task_status_when_task_created_then_invalid_option(hs: HubSpot) -> None:
+    from hubspot.crm.objects.tasks import ApiException as ObjectsApiException
+
+    with pytest.raises(ObjectsApiException) as raised:
+        hs.crm.objects.tasks.basic_api.create(
+            ObjectInputForCreate(properties={"hs_task_status": "MAYBE"})
+        )
+    assert body_of(raised.value)["errors"][0]["code"] == "INVALID_OPTION"
+
+
+# -------------------------------------------------------------------- properties
+def test_given_group_and_properties_when_created_then_readable_and_listed(hs: HubSpot) -> None:
+    install(hs)
+    read = hs.crm.properties.core_api.get_by_name("contacts", "cx_nps_category")
+    assert (read.type, read.field_type, read.group_name) == ("enumeration", "select", "cx360")
+    assert [o.value for o in read.options] == ["promoter", "passive", "detractor"]
+    names = {p.name for p in hs.crm.properties.core_api.get_all("contacts").results}
+    assert {
+        "cx_nps_category",
+        "cx_nps_score",
+        "email",
+        "firstname",
+        "lastname",
+        "hubspot_owner_id",
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+    } <= names
+    groups = {g.name for g in hs.crm.properties.groups_api.get_all("contacts").results}
+    assert "cx360" in groups
+    assert hs.crm.properties.groups_api.get_by_name("contacts", "cx360").label == "cx360"
+
+
+@pytest.mark.parametrize("kind", ["property", "group"])
+def test_given_existing_name_when_created_again_then_409(hs: HubSpot, kind: str) -> None:
+    install(hs)
+    with pytest.raises(PropertiesApiException) as raised:
+        if kind == "property":
+            hs.crm.properties.core_api.create("contacts", SCORE)
+        else:
+            hs.crm.properties.groups_api.create(
+                "contacts", PropertyGroupCreate(name="cx360", label="again")
+            )
+    assert raised.value.status == 409
+
+
+def test_given_incompatible_field_type_when_property_created_then_400(hs: HubSpot) -> None:
+    with pytest.raises(PropertiesApiException) as raised:
+        hs.crm.properties.core_api.create(
+            "contacts",
+            PropertyCreate(
+                name="cx_bad",
+                label="Bad",
+                type="number",
+                field_type="select",
+                group_name="contactinformation",
+            ),
+        )
+    assert raised.value.status == 400 and body_of(raised.value)["category"] == "VALIDATION_ERROR"
+
+
+def test_given_task_properties_when_listed_then_task_fields_present(hs: HubSpot) -> None:
+    names = {p.name for p in hs.crm.properties.core_api.get_all("tasks").results}
+    assert {
+        "hs_timestamp",
+        "hs_task_subject",
+        "hs_task_body",
+        "hs_task_status",
+        "hs_task_priority",
+        "hubspot_owner_id",
+    } <= names
+
+
+# ------------------------------------------------------------------------- OAuth
+def test_given_refresh_token_when_exchanged_then_new_access_token_works(
+    sandbox: SandboxServer,
+) -> None:
+    anonymous = HubSpot(host=sandbox.url, ssl_ca_cert=str(sandbox.ca_path))
+    tokens = anonymous.oauth.tokens_api.create(
+        grant_type="refresh_token",
+        client_id="sandbox-hubspot-client",
+        client_secret="sandbox-hubspot-secret",
+        refresh_token="sandbox-hubspot-refresh",
+    )
+    assert tokens.expires_in == 1800 and tokens.refresh_token == "sandbox-hubspot-refresh"
+    client = HubSpot(
+        access_token=tokens.access_token, host=sandbox.url, ssl_ca_cert=str(sandbox.ca_path)
+    )
+    assert contact(client, BEN).properties["email"] == BEN
+
+
+def test_given_unknown_refresh_token_when_exchanged_then_400_bad_refresh_token(
+    sandbox: SandboxServer,
+) -> None:
+    from hubspot.oauth import ApiException as OauthApiException
+
+    anonymous = HubSpot(host=sandbox.url, ssl_ca_cert=str(sandbox.ca_path))
+    with pytest.raises(OauthApiException) as raised:
+        anonymous.oauth.tokens_api.create(
+            grant_type="refresh_token",
+            client_id="sandbox-hubspot-client",
+            client_secret="sandbox-hubspot-secret",
+            refresh_token="stale",
+        )
+    assert raised.value.status == 400 and body_of(raised.value)["status"] == "BAD_REFRESH_TOKEN"
+
+
+def test_given_wrong_token_when_called_then_401_invalid_authentication(
+    sandbox: SandboxServer,
+) -> None:
+    client = HubSpot(access_token="wrong", host=sandbox.url, ssl_ca_cert=str(sandbox.ca_path))
+    with pytest.raises(UnauthorizedException) as raised:
+        contact(client, BEN)
+    assert body_of(raised.value)["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_given_hubspot_only_sandbox_when_salesforce_path_called_then_404(
+    sandbox_server: SandboxServer, tmp_path: Any
+) -> None:
+    with SandboxServer(crm="hubspot", state_dir=sandbox_server.state_dir) as only:
+        session = requests.Session()
+        session.verify, session.trust_env = str(only.ca_path), False
+        assert session.get(f"{only.url}/services/data/v59.0/sobjects").status_code == 404
+        client = HubSpot(
+            access_token="sandbox-hubspot-token", host=only.url, ssl_ca_cert=str(only.ca_path)
+        )
+        assert contact(client, BEN).properties["email"] == BEN
