@@ -7,6 +7,7 @@ closes every connection).
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,22 @@ class HubSpotLimits:
 
     ten_second: int | None = None
     daily: int | None = None
+
+
+LOG = logging.getLogger("cx360.sandbox")
+
+
+class _Server(wsgi.Server):
+    """cheroot's server, logging through ``logging`` instead of writing to stderr: a client
+    that drops a kept-alive connection mid-reply is routine, not worth a traceback."""
+
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        LOG.log(
+            logging.DEBUG if level < logging.ERROR else logging.WARNING,
+            "%s",
+            msg,
+            exc_info=traceback,
+        )
 
 
 class SandboxServer:
@@ -96,7 +113,7 @@ class SandboxServer:
         else:
             self.state.reset(seed=self.seed)
         app = SandboxApp(self.state, self.crm, self.info, self.state_file)
-        server = wsgi.Server(
+        server = _Server(
             (self.host, self._requested_port),
             app,
             numthreads=self.threads,

@@ -10,6 +10,7 @@ import pytest
 import requests
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import AssociationSpec
+from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyInput
 from hubspot.crm.contacts import (
     ApiException as ContactsApiException,
 )
@@ -22,7 +23,6 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
-from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyInput
 from hubspot.crm.contacts.exceptions import NotFoundException, UnauthorizedException
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInputForCreate
 from hubspot.crm.properties import ApiException as PropertiesApiException
