@@ -82,6 +82,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(webhooks_blp)
 
+    from tasks.celery_app import init_celery
+
+    init_celery(app)
     _serve_swagger_ui_assets(app)
     _instrument(app)
     app.teardown_appcontext(_close_session)

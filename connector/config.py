@@ -66,6 +66,38 @@ SETTINGS: tuple[Setting, ...] = (
         help="Folder with salesforce.yaml and hubspot.yaml; "
         "default: the mappings shipped with cx360.",
     ),
+    # Sync pipeline
+    Setting(
+        "CX360_REDIS_URL",
+        "",
+        help="Redis for the shared CRM request budget; default the broker when it is Redis, "
+        "else the embedded one.",
+    ),
+    Setting(
+        "CX360_CRM_RATE_LIMIT",
+        "",
+        help="Requests all workers together may send to the CRM, e.g. '190 per 10 seconds'; "
+        "default HubSpot 190 per 10 seconds, Salesforce '20 per second; 5000 per day'.",
+    ),
+    Setting(
+        "CX360_COALESCE_SECONDS",
+        1.0,
+        float,
+        help="Changes to a record within this many seconds are pushed together.",
+    ),
+    Setting(
+        "CX360_OUTBOX_LEASE_SECONDS",
+        300,
+        int,
+        help="A claimed change not pushed within this time is claimed again (lost tasks).",
+    ),
+    Setting(
+        "CX360_RELAY_INTERVAL_SECONDS",
+        10.0,
+        float,
+        help="How often the relay looks for changes not yet pushed (worker's beat).",
+    ),
+    Setting("CX360_PUSH_CHUNK", 1000, int, help="Most contacts one push task handles."),
     Setting("CX360_MAX_BODY_BYTES", 1024 * 1024, int, help="Largest request body accepted."),
     Setting("CX360_MAX_BATCH", 1000, int, help="Most responses in one POST /api/v1/responses."),
     # Scoring (DESIGN.md: thresholds are configuration, not code)

@@ -21,7 +21,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response
-from connector.storage.upsert import upsert_statement
+from connector.storage.upsert import table_of, upsert_statement
 
 T = TypeVar("T")
 CHUNK = 500
@@ -155,17 +155,19 @@ def resolve_contacts(
             if email:
                 merged[f"e:{email}"] = row
         unique_rows = list({id(r): r for r in merged.values()}.values())
-        result = session.execute(
-            insert(Contact).returning(
-                Contact.id, Contact.crm_id, Contact.email, sort_by_parameter_order=True
-            ),
-            unique_rows,
-        )
-        for (cid, crm, email), row in zip(result, unique_rows, strict=True):
-            if crm:
-                by_crm[crm] = (cid, email, row["account_id"])
-            if email:
-                by_email[email] = (cid, crm, row["account_id"])
+        # RETURNING the natural keys (not in parameter order) keeps SQLite's inserts batched.
+        account_of = {(r["crm_id"], r["email"]): r["account_id"] for r in unique_rows}
+        for chunk in chunked(unique_rows, 2000):
+            table = table_of(Contact)
+            result = session.execute(
+                insert(table).returning(table.c.id, table.c.crm_id, table.c.email), list(chunk)
+            )
+            for cid, crm, email in result:
+                account_id = account_of[(crm, email)]
+                if crm:
+                    by_crm[crm] = (cid, email, account_id)
+                if email:
+                    by_email[email] = (cid, crm, account_id)
 
     contact_ids: list[int | None] = []
     changes: dict[int, dict[str, Any]] = {}
@@ -268,16 +270,20 @@ def _upsert_items(
         statement = upsert_statement(
             session, model, ("source", "external_id"), (*compared, "updated_at")
         )
+        table = table_of(model)
+        statement = statement.returning(table.c.id, table.c.source, table.c.external_id)
         for chunk in chunked(keyed_rows, 2000):
-            returned = session.execute(
-                statement.returning(model.id, sort_by_parameter_order=True), list(chunk)
-            )
-            for row, (new_id,) in zip(chunk, returned, strict=True):
-                written[id(row)] = new_id
+            by_key = {
+                (source, external_id): new_id
+                for new_id, source, external_id in session.execute(statement, list(chunk))
+            }
+            for row in chunk:
+                written[id(row)] = by_key[(row["source"], row["external_id"])]
     if plain_rows:
         for chunk in chunked(plain_rows, 2000):
+            table = table_of(model)
             returned = session.execute(
-                insert(model).returning(model.id, sort_by_parameter_order=True), list(chunk)
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), list(chunk)
             )
             for row, (new_id,) in zip(chunk, returned, strict=True):
                 written[id(row)] = new_id
@@ -304,7 +310,7 @@ def write_outbox(
         for aid in sorted(set(account_ids))
     ]  # fmt: skip
     if rows:
-        session.execute(insert(OutboxItem), rows)
+        session.execute(insert(table_of(OutboxItem)), rows)
 
 
 def store_responses(

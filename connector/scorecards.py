@@ -36,7 +36,19 @@ def account_key(account_id: int) -> str:
     return f"a{account_id}"
 
 
-def _response_value(row: Response) -> SurveyResponse:
+_RESPONSE_COLUMNS = (
+    Response.contact_id, Response.kind, Response.score, Response.answered_at,
+    Response.received_at, Response.comment, Response.touchpoint,
+)  # fmt: skip
+_RATING_COLUMNS = (
+    EmployeeRating.contact_id, EmployeeRating.account_id, EmployeeRating.employee,
+    EmployeeRating.relationship, EmployeeRating.potential, EmployeeRating.rated_at,
+    EmployeeRating.received_at, EmployeeRating.comment,
+)  # fmt: skip
+
+
+def _response_value(row: Any) -> SurveyResponse:
+    """A response row (the columns above) as the scoring core's value."""
     return SurveyResponse(
         kind=row.kind,
         score=row.score,
@@ -48,7 +60,7 @@ def _response_value(row: Response) -> SurveyResponse:
     )
 
 
-def _rating_value(row: EmployeeRating) -> RatingValue:
+def _rating_value(row: Any) -> RatingValue:
     subject = contact_key(row.contact_id) if row.contact_id else account_key(row.account_id or 0)
     return RatingValue(
         employee=row.employee,
@@ -64,20 +76,20 @@ def _rating_value(row: EmployeeRating) -> RatingValue:
 def _responses_by_contact(session: Session, contact_ids: list[int]) -> dict[int, list[Any]]:
     found: dict[int, list[SurveyResponse]] = defaultdict(list)
     for chunk in chunked(contact_ids):
-        for row in session.scalars(select(Response).where(Response.contact_id.in_(chunk))):
+        for row in session.execute(
+            select(*_RESPONSE_COLUMNS).where(Response.contact_id.in_(chunk))
+        ):
             found[row.contact_id].append(_response_value(row))
     return found
 
 
-def _ratings_of(
-    session: Session, contact_ids: list[int], account_ids: list[int]
-) -> list[EmployeeRating]:
-    rows: list[EmployeeRating] = []
+def _ratings_of(session: Session, contact_ids: list[int], account_ids: list[int]) -> list[Any]:
+    rows: list[Any] = []
     for chunk in chunked(contact_ids):
-        rows.extend(session.scalars(select(EmployeeRating).where(
+        rows.extend(session.execute(select(*_RATING_COLUMNS).where(
             EmployeeRating.contact_id.in_(chunk))))  # fmt: skip
     for chunk in chunked(account_ids):
-        rows.extend(session.scalars(select(EmployeeRating).where(
+        rows.extend(session.execute(select(*_RATING_COLUMNS).where(
             EmployeeRating.account_id.in_(chunk))))  # fmt: skip
     return rows
 
@@ -175,7 +187,7 @@ def responses_in_range(
     touchpoint: str | None = None,
 ) -> list[SurveyResponse]:
     """Responses of one kind answered in [start, end], optionally of one account/touchpoint."""
-    query = select(Response).where(
+    query = select(*_RESPONSE_COLUMNS).where(
         Response.kind == kind, Response.answered_at >= start, Response.answered_at <= end
     )
     if account_id is not None:
@@ -185,4 +197,4 @@ def responses_in_range(
         )
     if touchpoint:
         query = query.where(Response.touchpoint == touchpoint)
-    return [_response_value(row) for row in session.scalars(query)]
+    return [_response_value(row) for row in session.execute(query)]

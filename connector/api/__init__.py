@@ -12,6 +12,14 @@ from connector.api.health import health_blp
 from connector.api.ingest import ratings_blp, responses_blp
 from connector.api.scorecards import scorecards_blp
 from connector.api.stats import stats_blp
+from connector.api.syncs import syncs_blp, unmatched_blp
 
-API_BLUEPRINTS: list[ApiBlueprint] = [responses_blp, ratings_blp, scorecards_blp, stats_blp]
+API_BLUEPRINTS: list[ApiBlueprint] = [
+    responses_blp,
+    ratings_blp,
+    scorecards_blp,
+    stats_blp,
+    syncs_blp,
+    unmatched_blp,
+]
 PLAIN_BLUEPRINTS: list[Blueprint] = [health_blp]

@@ -22,6 +22,7 @@ from connector.metrics import ITEMS_INGESTED
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
 from connector.storage import utcnow
+from connector.sync.kick import kick_relay
 
 responses_blp = Blueprint(
     "responses", __name__, url_prefix="/api/v1/responses", description="Survey responses"
@@ -60,6 +61,7 @@ def ingest(items: Sequence[Mapping[str, Any]], store: Callable[..., IngestResult
             session.rollback()
             if attempt == 2:
                 raise
+    kick_relay()
     for outcome in ("created", "updated", "unchanged"):
         ITEMS_INGESTED.labels(item, outcome).inc(getattr(result, outcome))
     return result.as_dict()

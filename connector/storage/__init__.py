@@ -7,10 +7,12 @@ from connector.storage.models import (
     Base,
     Contact,
     EmployeeRating,
+    FollowUp,
     OutboxItem,
     Response,
     Scorecard,
     StoredSecret,
+    SyncRun,
     WebhookDelivery,
 )
 
@@ -21,10 +23,12 @@ __all__ = [
     "Contact",
     "Database",
     "EmployeeRating",
+    "FollowUp",
     "OutboxItem",
     "Response",
     "Scorecard",
     "StoredSecret",
+    "SyncRun",
     "WebhookDelivery",
     "utcnow",
 ]

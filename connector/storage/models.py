@@ -61,7 +61,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class Account(Base):
@@ -71,6 +75,7 @@ class Account(Base):
     crm_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     domain: Mapped[str | None] = mapped_column(String(255), unique=True)
     name: Mapped[str | None] = mapped_column(String(255))
+    unmatched_since: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -84,8 +89,11 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     crm_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
-    # When the CRM was last asked for this contact and not found it (unmatched list).
+    # The record owner in the CRM (follow-up tasks are assigned to them), from resolution.
+    crm_owner_id: Mapped[str | None] = mapped_column(String(64))
+    # Since when the CRM has not known this contact (the unmatched list); None once matched.
     unmatched_since: Mapped[datetime | None] = mapped_column()
+    unmatched_checked_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -218,3 +226,48 @@ class WebhookDelivery(Base):
     provider: Mapped[str] = mapped_column(String(32))
     delivery_id: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncRun(Base):
+    """One push to the CRM: what it wrote, left alone, could not write, and what it cost."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint("status in ('queued', 'running', 'succeeded', 'partial', 'failed')",
+                        name="status"),
+        Index("ix_sync_runs_started_at", "started_at"),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="outbox")  # outbox | api | cli
+    crm: Mapped[str] = mapped_column(String(16), default="")
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    full: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    unmatched: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_created: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    # [{subject, id, crm_id, reason, code}] and, for a dry run, the planned field changes.
+    rejections: Mapped[list[Any] | None] = mapped_column(JSON)
+    plan: Mapped[list[Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class FollowUp(Base):
+    """A follow-up task cx360 created (or is creating) in the CRM; one per detractor change."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (UniqueConstraint("contact_id", "trigger_key", name="uq_follow_ups_trigger"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # What made it: the detractor change's time (nps.category_changed_at or nps.date).
+    trigger_key: Mapped[str] = mapped_column(String(64))
+    crm_task_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

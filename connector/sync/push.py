@@ -1,0 +1,329 @@
+"""Recompute and push: from changed subjects to written CRM fields.
+
+For a set of changed contacts and accounts, ``Pusher.push`` resolves the ones cx360 has no
+CRM id for yet (bulk, by email or domain), recomputes their scorecards, diffs each against what
+was last written, writes only changed fields in the adapter's largest batches, records every
+record's outcome, and creates each follow-up task once. Its report is what a sync run shows.
+
+It commits after each batch, so what reached the CRM is recorded before the next call; a crash
+in between repeats at most one batch, which is harmless because values are idempotent and the
+follow-up task row is written before the task is created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.crm.errors import RetriableCrmError
+from connector.crm.field_changes import field_changes, follow_up_task
+from connector.crm.mapping import CrmMapping
+from connector.crm.types import (
+    CrmAdapter,
+    CrmRecordRef,
+    FollowUpTask,
+    RecordKey,
+    RecordUpdate,
+    Subject,
+)
+from connector.ingest import chunked
+from connector.scorecards import recompute_accounts, recompute_contacts
+from connector.scoring import ScoringConfig
+from connector.storage import Account, Contact, FollowUp, Scorecard
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PushReport:
+    written: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    unmatched: int = 0
+    tasks_created: int = 0
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    #: Subjects whose write hit a transient per-record error; push them again later.
+    retry_contacts: set[int] = field(default_factory=set)
+    retry_accounts: set[int] = field(default_factory=set)
+
+    def merge(self, other: PushReport) -> None:
+        for name in ("written", "unchanged", "rejected", "unmatched", "tasks_created"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejections.extend(other.rejections)
+        self.plan.extend(other.plan)
+        self.retry_contacts |= other.retry_contacts
+        self.retry_accounts |= other.retry_accounts
+
+
+@dataclass
+class _Pending:
+    """One record's planned write."""
+
+    subject_id: int
+    crm_id: str
+    changes: dict[str, Any]
+    card: Scorecard
+    task: FollowUpTask | None = None
+    trigger_key: str | None = None
+
+
+class Pusher:
+    def __init__(
+        self,
+        session: Session,
+        adapter: CrmAdapter,
+        mapping: CrmMapping,
+        scoring: ScoringConfig,
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        full: bool = False,
+    ) -> None:
+        self.session = session
+        self.adapter = adapter
+        self.mapping = mapping
+        self.scoring = scoring
+        self.now = now
+        self.dry_run = dry_run
+        self.full = full
+
+    # -- resolution ------------------------------------------------------------------------
+
+    def _resolve_contacts(self, contacts: Sequence[Contact], report: PushReport) -> set[int]:
+        """Give contacts without a CRM id one, by email; returns accounts newly linked."""
+        linked: set[int] = set()
+        unresolved = [c for c in contacts if not c.crm_id and c.email]
+        if not unresolved:
+            return linked
+        keys = {c.id: RecordKey(email=c.email) for c in unresolved}
+        found = self.adapter.resolve_contacts(keys.values())
+        taken = self._taken_crm_ids(Contact, [r.crm_id for r in found.values()])
+        for contact in unresolved:
+            contact.unmatched_checked_at = self.now
+            ref = found.get(keys[contact.id])
+            if ref is None or ref.crm_id in taken:
+                contact.unmatched_since = contact.unmatched_since or self.now
+                continue
+            contact.crm_id = ref.crm_id
+            contact.crm_owner_id = ref.owner_id
+            contact.unmatched_since = None
+            if ref.account_crm_id:
+                account_id = self._link_account(contact, ref.account_crm_id)
+                if account_id is not None:
+                    linked.add(account_id)
+        self.session.flush()
+        return linked
+
+    def _taken_crm_ids(self, model: Any, crm_ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(crm_ids))
+        taken: set[str] = set()
+        for chunk in chunked(wanted):
+            taken.update(self.session.scalars(select(model.crm_id).where(model.crm_id.in_(chunk))))
+        return taken
+
+    def _link_account(self, contact: Contact, account_crm_id: str) -> int | None:
+        account = self.session.scalar(select(Account).where(Account.crm_id == account_crm_id))
+        if account is None and contact.account is not None and not contact.account.crm_id:
+            contact.account.crm_id = account_crm_id  # the CRM names the account cx360 knew
+            account = contact.account
+        if account is None:
+            account = Account(crm_id=account_crm_id)
+            self.session.add(account)
+            self.session.flush()
+        if contact.account_id is None:
+            contact.account_id = account.id
+        return account.id
+
+    def _resolve_accounts(self, accounts: Sequence[Account]) -> None:
+        unresolved = [a for a in accounts if not a.crm_id and a.domain]
+        if not unresolved:
+            return
+        keys = {a.id: RecordKey(domain=a.domain) for a in unresolved}
+        found = self.adapter.resolve_accounts(keys.values())
+        taken = self._taken_crm_ids(Account, [r.crm_id for r in found.values()])
+        for account in unresolved:
+            ref = found.get(keys[account.id])
+            if ref is None or ref.crm_id in taken:
+                account.unmatched_since = account.unmatched_since or self.now
+                continue
+            account.crm_id = ref.crm_id
+            account.unmatched_since = None
+        self.session.flush()
+
+    def _owners(self, contacts: Sequence[Contact]) -> None:
+        """Fetch owners for contacts cx360 got by CRM id (a task needs someone to assign)."""
+        missing = [c for c in contacts if c.crm_id and not c.crm_owner_id]
+        if not missing:
+            return
+        found = self.adapter.resolve_contacts(RecordKey(crm_id=c.crm_id) for c in missing)
+        for contact in missing:
+            ref = found.get(RecordKey(crm_id=contact.crm_id))
+            if ref is not None:
+                contact.crm_owner_id = ref.owner_id
+
+    # -- planning and writing ----------------------------------------------------------------
+
+    def _plan(self, subject: Subject, crm_id: str, subject_id: int, card: Scorecard,
+              report: PushReport, email: str | None = None, owner: str | None = None,
+              ) -> _Pending | None:  # fmt: skip
+        subject_mapping = self.mapping.for_subject(subject)
+        last = None if self.full else card.written
+        changes = field_changes(
+            card.values,
+            subject_mapping,
+            last,
+            as_of=card.computed_at,
+            last_written_as_of=None if self.full else card.written_at,
+        )
+        if not changes:
+            report.unchanged += 1
+            return None
+        pending = _Pending(subject_id=subject_id, crm_id=crm_id, changes=changes, card=card)
+        if subject == "contact":
+            pending.task = follow_up_task(
+                card.values,
+                self.mapping,
+                CrmRecordRef(crm_id=crm_id, owner_id=owner),
+                card.written,
+                today=self.now.date(),
+                email=email,
+            )
+            if pending.task is not None:
+                values = card.values
+                pending.trigger_key = str(
+                    values.get("nps.category_changed_at") or values.get("nps.date") or ""
+                )[:64]
+        if self.dry_run:
+            report.plan.append(
+                {"subject": subject, "id": subject_id, "crm_id": crm_id, "changes": changes,
+                 "follow_up_task": pending.task.title if pending.task else None}
+            )  # fmt: skip
+        return pending
+
+    def _write(self, subject: Subject, planned: list[_Pending], report: PushReport) -> None:
+        for batch in chunked(planned, self.adapter.max_batch):
+            outcomes = self.adapter.write(
+                subject, [RecordUpdate(crm_id=p.crm_id, values=p.changes) for p in batch]
+            )
+            by_id = {o.crm_id: o for o in outcomes}
+            tasks: list[_Pending] = []
+            for pending in batch:
+                outcome = by_id.get(pending.crm_id)
+                if outcome is None or outcome.status == "retriable":
+                    retry = report.retry_contacts if subject == "contact" else report.retry_accounts
+                    retry.add(pending.subject_id)
+                    continue
+                if outcome.status == "rejected":
+                    report.rejected += 1
+                    report.rejections.append(
+                        {"subject": subject, "id": pending.subject_id, "crm_id": pending.crm_id,
+                         "code": outcome.code, "reason": outcome.reason}
+                    )  # fmt: skip
+                    continue
+                report.written += 1
+                pending.card.written = {**(pending.card.written or {}), **pending.changes}
+                pending.card.written_at = pending.card.computed_at
+                if pending.task is not None:
+                    tasks.append(pending)
+            self.session.commit()
+            if tasks:
+                self._create_tasks(tasks, report)
+
+    def _create_tasks(self, planned: list[_Pending], report: PushReport) -> None:
+        """Create each follow-up task once: its row is claimed before the CRM call."""
+        claimed: list[tuple[_Pending, FollowUp]] = []
+        for pending in planned:
+            row = FollowUp(contact_id=pending.subject_id, trigger_key=pending.trigger_key or "")
+            try:
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                continue  # created before (an earlier run or a duplicate delivery)
+            claimed.append((pending, row))
+        self.session.commit()
+        if not claimed:
+            return
+        tasks = [p.task for p, _ in claimed if p.task is not None]
+        outcomes = self.adapter.create_tasks(tasks)
+        for (_pending, row), outcome in zip(claimed, outcomes, strict=False):
+            if outcome.status == "written":
+                row.crm_task_id = outcome.created_id
+                report.tasks_created += 1
+            else:
+                log.warning("follow-up task for contact %s not created: %s",
+                            row.contact_id, outcome.reason)  # fmt: skip
+                self.session.delete(row)  # let a later push try again
+        self.session.commit()
+
+    # -- the whole push --------------------------------------------------------------------
+
+    def push(self, contact_ids: Iterable[int], account_ids: Iterable[int]) -> PushReport:
+        report = PushReport()
+        contacts = self._load(Contact, contact_ids)
+        linked = self._resolve_contacts(contacts, report)
+        account_set = set(account_ids) | linked
+        account_set |= {c.account_id for c in contacts if c.account_id is not None}
+        accounts = self._load(Account, account_set)
+        self._resolve_accounts(accounts)
+        matched = [c for c in contacts if c.crm_id]
+        report.unmatched += len(contacts) - len(matched)
+        report.unmatched += sum(1 for a in accounts if not a.crm_id)
+        if self.mapping.follow_up.enabled and not self.dry_run:
+            self._owners(matched)
+
+        recompute_contacts(self.session, [c.id for c in matched], now=self.now,
+                           config=self.scoring)  # fmt: skip
+        recompute_accounts(self.session, [a.id for a in accounts if a.crm_id], now=self.now,
+                           config=self.scoring)  # fmt: skip
+        self.session.commit()
+
+        cards = self._cards("contact", [c.id for c in matched])
+        planned = [
+            p
+            for c in matched
+            if (p := self._plan("contact", str(c.crm_id), c.id, cards[c.id], report,
+                                email=c.email, owner=c.crm_owner_id)) is not None
+        ]  # fmt: skip
+        account_cards = self._cards("account", [a.id for a in accounts if a.crm_id])
+        planned_accounts = [
+            p
+            for a in accounts
+            if a.crm_id
+            and (p := self._plan("account", a.crm_id, a.id, account_cards[a.id], report))
+            is not None
+        ]
+        if self.dry_run:
+            self.session.rollback()
+            return report
+        try:
+            self._write("contact", planned, report)
+            self._write("account", planned_accounts, report)
+        except RetriableCrmError:
+            self.session.commit()  # keep what was written; the caller retries the rest
+            raise
+        return report
+
+    def _load(self, model: Any, ids: Iterable[int]) -> list[Any]:
+        rows: list[Any] = []
+        for chunk in chunked(sorted(set(ids))):
+            rows.extend(self.session.scalars(select(model).where(model.id.in_(chunk))))
+        return rows
+
+    def _cards(self, subject: str, ids: Sequence[int]) -> dict[int, Scorecard]:
+        cards: dict[int, Scorecard] = {}
+        for chunk in chunked(sorted(ids)):
+            for card in self.session.scalars(
+                select(Scorecard).where(
+                    Scorecard.subject_type == subject, Scorecard.subject_id.in_(chunk)
+                )
+            ):
+                cards[card.subject_id] = card
+        return cards

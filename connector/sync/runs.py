@@ -1,0 +1,216 @@
+"""Sync runs: one push (from the outbox) or a requested sync (API, CLI), recorded with counts.
+
+``execute_push`` is what the outbox's push task runs; ``run_requested_sync`` is what
+``POST /api/v1/syncs`` and ``cx360 sync`` run: the pending changes (or, with ``full``, every
+known contact and account) in chunks, optionally as a dry run that only plans.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
+from connector.crm.mapping import CrmMapping, load_mapping
+from connector.crm.types import CrmAdapter
+from connector.ingest import chunked
+from connector.scoring import ScoringConfig
+from connector.storage import Account, Contact, SyncRun, utcnow
+from connector.sync import outbox
+from connector.sync.push import Pusher, PushReport
+
+log = logging.getLogger(__name__)
+_connections: dict[tuple[str, str], tuple[CrmAdapter, CrmMapping]] = {}
+_lock = threading.Lock()
+Progress = Callable[[int, int], None]
+
+
+def crm_connection(config: Mapping[str, Any]) -> tuple[CrmAdapter, CrmMapping]:
+    """The configured CRM's adapter and mapping, made once per process (tokens are reused)."""
+    from connector.crm.factory import adapter_from_config
+    from connector.sync.throttle import throttle_adapter
+
+    crm = str(config.get("CX360_CRM") or "")
+    key = (crm, str(config.get("HUBSPOT_BASE_URL") or config.get("SALESFORCE_INSTANCE_URL")))
+    with _lock:
+        if key not in _connections:
+            adapter = adapter_from_config(config)
+            throttle_adapter(adapter, config)
+            _connections[key] = (adapter, load_mapping(adapter.crm, config))
+        return _connections[key]
+
+
+def forget_connections() -> None:
+    with _lock:
+        _connections.clear()
+
+
+def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime) -> None:
+    run.written, run.unchanged, run.rejected = report.written, report.unchanged, report.rejected
+    run.unmatched, run.tasks_created = report.unmatched, report.tasks_created
+    run.api_calls = calls
+    run.rejections = report.rejections[:1000]
+    run.plan = report.plan if run.dry_run else None
+    run.finished_at = finished
+    run.status = "partial" if report.rejected or report.retry_contacts else "succeeded"
+
+
+def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str) -> dict[str, Any]:
+    """Push changed subjects, record the run, and mark their outbox rows done."""
+    from connector.app import database
+
+    config = current_app.config
+    adapter, mapping = crm_connection(config)
+    db = database()
+    started = utcnow()
+    with db.session() as session:
+        run = SyncRun(trigger=trigger, crm=adapter.crm, status="running", started_at=started)
+        session.add(run)
+    calls_before = adapter.calls.total
+    session = db.sessions()
+    try:
+        pusher = Pusher(session, adapter, mapping, ScoringConfig.from_config(config), now=started)
+        report = pusher.push(contact_ids, account_ids)
+        outbox.complete(
+            session,
+            contact_ids=set(contact_ids) - report.retry_contacts,
+            account_ids=set(account_ids) - report.retry_accounts,
+            started_at=started,
+            now=utcnow(),
+        )
+        run = session.merge(run)
+        _record(run, report, adapter.calls.total - calls_before, finished=utcnow())
+        session.commit()
+        return {"run": run.id, "status": run.status, "written": report.written}
+    except CrmError as exc:
+        session.rollback()
+        if isinstance(exc, FatalCrmError):
+            outbox.back_off(session, contact_ids=contact_ids, account_ids=account_ids,
+                            now=utcnow(), base=timedelta(seconds=30))  # fmt: skip
+        run = session.merge(run)
+        run.status = "failed"
+        run.error = str(exc)[:2000]
+        run.api_calls = adapter.calls.total - calls_before
+        run.finished_at = utcnow()
+        session.commit()
+        raise
+    finally:
+        session.close()
+
+
+def _subjects(session: Session, run: SyncRun, now: datetime, lease: timedelta
+              ) -> tuple[list[int], list[int]]:  # fmt: skip
+    if run.full:
+        contacts = list(session.scalars(select(Contact.id).order_by(Contact.id)))
+        accounts = list(session.scalars(select(Account.id).order_by(Account.id)))
+        return contacts, accounts
+    if run.dry_run:
+        from connector.storage import OutboxItem
+
+        rows = session.execute(
+            select(OutboxItem.subject_type, OutboxItem.subject_id).where(
+                OutboxItem.processed_at.is_(None)
+            )
+        ).all()
+        return (sorted({r.subject_id for r in rows if r.subject_type == "contact"}),
+                sorted({r.subject_id for r in rows if r.subject_type == "account"}))  # fmt: skip
+    claim = outbox.claim_pending(session, now=now, lease=lease)
+    return claim.contact_ids, claim.account_ids
+
+
+def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[str, Any]:
+    """Run a queued SyncRun: pending changes (or all with ``full``), in chunks."""
+    from connector.app import database
+
+    config = current_app.config
+    adapter, mapping = crm_connection(config)
+    db = database()
+    scoring = ScoringConfig.from_config(config)
+    chunk = int(config["CX360_PUSH_CHUNK"])
+    session = db.sessions()
+    try:
+        run = session.get(SyncRun, run_id)
+        if run is None:
+            raise LookupError(f"no sync run {run_id}")
+        started = utcnow()
+        run.status, run.started_at, run.crm = "running", started, adapter.crm
+        lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
+        contacts, accounts = _subjects(session, run, started, lease)
+        session.commit()
+        total = len(contacts) + len(accounts)
+        report = PushReport()
+        calls_before = adapter.calls.total
+        done = 0
+        try:
+            for ids, subject in [(c, "contact") for c in chunked(contacts, chunk)] + [
+                (a, "account") for a in chunked(accounts, chunk)
+            ]:
+                pusher = Pusher(session, adapter, mapping, scoring, now=utcnow(),
+                                dry_run=run.dry_run, full=run.full)  # fmt: skip
+                part = pusher.push(ids if subject == "contact" else [],
+                                   ids if subject == "account" else [])  # fmt: skip
+                report.merge(part)
+                if not run.dry_run:
+                    outbox.complete(
+                        session,
+                        contact_ids=set(ids if subject == "contact" else []) - part.retry_contacts,
+                        account_ids=set(ids if subject == "account" else []) - part.retry_accounts,
+                        started_at=started,
+                        now=utcnow(),
+                    )
+                    session.commit()
+                done += len(ids)
+                if progress:
+                    progress(done, total)
+        except FatalCrmError as exc:
+            session.rollback()
+            run = session.get(SyncRun, run_id) or run
+            run.status, run.error, run.finished_at = "failed", str(exc)[:2000], utcnow()
+            run.api_calls = adapter.calls.total - calls_before
+            session.commit()
+            raise
+        except RetriableCrmError:
+            session.commit()
+            raise
+        run = session.get(SyncRun, run_id) or run
+        _record(run, report, adapter.calls.total - calls_before, finished=utcnow())
+        session.commit()
+        return run_summary(run)
+    finally:
+        session.close()
+
+
+def run_summary(run: SyncRun) -> dict[str, Any]:
+    duration = (
+        (run.finished_at - run.started_at).total_seconds()
+        if run.finished_at and run.started_at
+        else None
+    )
+    return {
+        "id": run.id,
+        "trigger": run.trigger,
+        "crm": run.crm,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "full": run.full,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_seconds": duration,
+        "written": run.written,
+        "unchanged": run.unchanged,
+        "rejected": run.rejected,
+        "unmatched": run.unmatched,
+        "tasks_created": run.tasks_created,
+        "api_calls": run.api_calls,
+        "rejections": run.rejections or [],
+        "plan": run.plan,
+        "error": run.error,
+    }

@@ -1,0 +1,72 @@
+"""The sync tasks: relay the outbox, push subjects, run a requested sync.
+
+Thin on purpose: they open a session, call ``connector.sync``, record the run and decide about
+retries. Every task takes ids and is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from flask import current_app
+
+from connector.crm.errors import FatalCrmError, RetriableCrmError
+from connector.ingest import chunked
+from connector.storage import utcnow
+from connector.sync import outbox
+from connector.sync.runs import execute_push, run_requested_sync
+
+log = logging.getLogger(__name__)
+
+
+def _backoff(retries: int) -> float:
+    return float(min(5 * 2**retries, 300))
+
+
+@shared_task(name="cx360.relay_outbox")
+def relay_outbox() -> dict[str, int]:
+    """Turn pending outbox rows into push tasks (beat runs it; ingest kicks it)."""
+    from connector.app import database
+
+    config = current_app.config
+    lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
+    with database().session() as session:
+        claim = outbox.claim_pending(session, now=utcnow(), lease=lease)
+    chunk = int(config["CX360_PUSH_CHUNK"])
+    tasks = 0
+    for contact_ids in chunked(claim.contact_ids, chunk):
+        push_subjects.delay(list(contact_ids), [])
+        tasks += 1
+    for account_ids in chunked(claim.account_ids, chunk):
+        push_subjects.delay([], list(account_ids))
+        tasks += 1
+    return {"rows": claim.rows, "tasks": tasks}
+
+
+@shared_task(bind=True, name="cx360.push_subjects", max_retries=None)
+def push_subjects(self: Any, contact_ids: list[int], account_ids: list[int]) -> dict[str, Any]:
+    """Recompute and push these subjects; retry on transient CRM errors."""
+    try:
+        return execute_push(contact_ids, account_ids, trigger="outbox")
+    except RetriableCrmError as exc:
+        delay = exc.retry_after if exc.retry_after is not None else _backoff(self.request.retries)
+        log.warning("push of %d contacts, %d accounts retried in %.1fs: %s",
+                    len(contact_ids), len(account_ids), delay, exc)  # fmt: skip
+        raise self.retry(countdown=delay, exc=exc) from exc
+    except FatalCrmError as exc:
+        # Retrying will not help until someone fixes the setup; the outbox backs off.
+        log.error("push failed: %s", exc)
+        return {"status": "failed", "error": str(exc)}
+
+
+@shared_task(bind=True, name="cx360.run_sync", max_retries=None)
+def run_sync(self: Any, run_id: int) -> dict[str, Any]:
+    """A sync requested through the API (POST /api/v1/syncs)."""
+    try:
+        return run_requested_sync(run_id)
+    except RetriableCrmError as exc:
+        delay = exc.retry_after if exc.retry_after is not None else _backoff(self.request.retries)
+        raise self.retry(countdown=delay, exc=exc) from exc
