@@ -238,3 +238,23 @@ def test_given_lock_row_burst_when_single_record_updated_then_400_unable_to_lock
     with pytest.raises(SalesforceMalformedRequest) as raised:
         sf.Contact.update(ben, {"Title": "CTO"})
     assert raised.value.content[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+
+
+def test_given_search_delay_when_contact_just_created_then_search_finds_it_only_later(
+    sandbox: SandboxServer, hs: HubSpot
+) -> None:
+    from hubspot.crm.contacts import PublicObjectSearchRequest, SimplePublicObjectInputForCreate
+
+    # CRM_API_NOTES: newly written records appear in search only after a delay
+    sandbox.admin.set_faults("hubspot", search_delay_ms=300)
+    hs.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "late@example.com"})
+    )
+    request = PublicObjectSearchRequest(
+        filter_groups=[
+            {"filters": [{"propertyName": "email", "operator": "EQ", "value": "late@example.com"}]}
+        ]
+    )
+    assert hs.crm.contacts.search_api.do_search(request).total == 0
+    time.sleep(0.35)
+    assert hs.crm.contacts.search_api.do_search(request).total == 1
