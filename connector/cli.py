@@ -6,6 +6,7 @@ import click
 
 from connector import __version__
 from connector.cli_admin import apikey_command, db_command, demo_command, serve_command
+from connector.cli_sync import sync_command, worker_command
 from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
 from connector.sandbox.cli import sandbox_command
@@ -25,6 +26,8 @@ main.add_command(import_command)
 main.add_command(install_command)
 main.add_command(check_command)
 main.add_command(sandbox_command)
+main.add_command(worker_command)
+main.add_command(sync_command)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from connector.app import create_app, database
 from connector.auth import create_api_key
 from connector.storage import Base, Database
+from connector.storage.migrate import upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CX360_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -48,16 +49,15 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
         service_missing(f"PostgreSQL at {POSTGRES_ADMIN_URL} ({type(exc).__name__})")
     url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    upgrade(url)  # built by the migrations, as production is (workers run db upgrade too)
     yield url
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _truncate(url: str) -> None:
+def truncate_all(url: str) -> None:
+    """Empty every table of the PostgreSQL test database (the schema stays)."""
     engine = create_engine(url)
     with engine.begin() as connection:
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
@@ -73,7 +73,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         Database(url).create_all()
         return url
     url = request.getfixturevalue("postgres_url")
-    _truncate(url)
+    truncate_all(url)
     return str(url)
 
 

@@ -31,8 +31,8 @@ def _restore_schema(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    Base.metadata.create_all(engine)
     engine.dispose()
+    upgrade(url)
 
 
 def test_given_empty_database_when_upgrading_then_schema_matches_models(empty_database: str):

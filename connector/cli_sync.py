@@ -1,0 +1,100 @@
+"""CLI commands of the sync pipeline: ``cx360 worker`` and ``cx360 sync``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from connector.cli_admin import _config
+
+
+@click.command("worker")
+@click.option("--concurrency", "-c", default=2, show_default=True, type=int,
+              help="Worker processes (prefork pool).")  # fmt: skip
+@click.option("--beat/--no-beat", default=True, show_default=True,
+              help="Also run the periodic outbox relay (one beat per deployment).")  # fmt: skip
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker_command(concurrency: int, beat: bool, loglevel: str) -> None:
+    """Run a Celery worker (and beat) that pushes scores to the CRM."""
+    from connector.storage.migrate import upgrade
+
+    config = _config()
+    if not config.get("CX360_CRM"):
+        raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
+    upgrade(config["CX360_DATABASE_URL"])
+    from tasks.worker import celery
+
+    click.echo(
+        f"cx360 worker: broker {celery.conf.broker_url.split('@')[-1]}, CRM {config['CX360_CRM']}"
+    )
+    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip",
+            "--without-mingle"]  # fmt: skip
+    if beat:
+        argv += ["--beat", f"--schedule={config['CX360_INSTANCE_PATH']}/celerybeat-schedule"]
+    celery.worker_main(argv)
+
+
+@click.command("sync")
+@click.option("--dry-run", is_flag=True, help="Print the plan of field changes; write nothing.")
+@click.option("--full", is_flag=True, help="Rewrite every mapped field (repairs drift).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+def sync_command(dry_run: bool, full: bool, as_json: bool) -> None:
+    """Push pending changes to the CRM now (without a worker)."""
+    from rich.progress import Progress
+
+    from connector.app import create_app, database
+    from connector.crm.errors import CrmError
+    from connector.storage import SyncRun
+    from connector.storage.migrate import upgrade
+    from connector.sync.runs import run_requested_sync
+
+    config = _config()
+    if not config.get("CX360_CRM"):
+        raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
+    upgrade(config["CX360_DATABASE_URL"])
+    app = create_app()
+    with app.app_context():
+        with database().session() as session:
+            run = SyncRun(trigger="cli", status="queued", dry_run=dry_run, full=full)
+            session.add(run)
+        with Progress(transient=True) as progress:
+            task = progress.add_task("Pushing", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                summary = run_requested_sync(run.id, progress=advance)
+            except CrmError as exc:
+                raise click.ClickException(f"sync run {run.id} failed: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(summary, default=str, indent=2))
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    if summary["dry_run"]:
+        for item in summary["plan"] or []:
+            click.echo(f"{item['subject']} {item['crm_id']}:")
+            for field, value in item["changes"].items():
+                click.echo(f"    {field} = {value!r}")
+            if item.get("follow_up_task"):
+                click.echo(f"    + task: {item['follow_up_task']}")
+        changing = len(summary["plan"] or [])
+        click.echo(
+            f"dry run: {changing} record(s) would change, {summary['unchanged']} unchanged, "
+            f"{summary['unmatched']} unmatched"
+        )
+        return
+    click.echo(
+        f"sync run {summary['id']} {summary['status']}: {summary['written']} written, "
+        f"{summary['unchanged']} unchanged, {summary['rejected']} rejected, "
+        f"{summary['unmatched']} unmatched, {summary['tasks_created']} task(s), "
+        f"{summary['api_calls']} API call(s) in {summary['duration_seconds']:.1f}s"
+    )
+    for rejection in summary["rejections"]:
+        click.echo(f"  rejected {rejection['subject']} {rejection['crm_id']}: "
+                   f"{rejection['reason']}")  # fmt: skip

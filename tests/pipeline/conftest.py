@@ -1,0 +1,175 @@
+"""Pipeline fixtures: the sandbox CRM, cx360 configured for it, real worker processes.
+
+Backends: ``embedded`` (SQLite + the embedded Redis broker: no server) and ``production``
+(the machine's PostgreSQL and Redis). Workers are real ``cx360 worker`` processes; nothing is
+eager or in-thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+from connector.app import create_app, database
+from connector.auth import create_api_key
+from connector.broker import stop_embedded_redis
+from connector.config import finish_config, load_config
+from connector.crm.factory import adapter_from_config
+from connector.crm.mapping import load_mapping
+from connector.crm.provisioning import apply_install, plan_install
+from connector.crm.types import CrmAdapter
+from connector.sandbox import SandboxServer
+from connector.storage.migrate import upgrade
+from connector.sync.runs import forget_connections
+from tests.conftest import service_missing, truncate_all
+
+REDIS_TEST_URL = os.environ.get("CX360_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    folder = Path(tempfile.mkdtemp(prefix="cx360-sb-"))
+    with SandboxServer(crm="both", port=0, state_dir=folder) as server:
+        yield server
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def redis_available(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {url} ({type(exc).__name__})")
+
+
+@dataclass
+class Pipeline:
+    """cx360 wired to the sandbox for one CRM on one backend, with helpers for tests."""
+
+    crm: str
+    backend: str
+    config: dict[str, Any]
+    sandbox: SandboxServer
+    instance: Path
+    app: Flask
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CX360_", "HUBSPOT_", "SALESFORCE_"))
+        }
+        return {**keep, **{k: str(v) for k, v in self.config.items() if v not in (None, "")}}
+
+    def adapter(self) -> CrmAdapter:
+        return adapter_from_config(self.config)
+
+    def install(self) -> None:
+        adapter = self.adapter()
+        mapping = load_mapping(self.crm, self.config)
+        apply_install(adapter, plan_install(adapter, mapping))
+
+    def start_worker(self, concurrency: int = 1, beat: bool = True) -> subprocess.Popen[bytes]:
+        log = open(self.instance / f"worker-{len(self.workers)}.log", "wb")  # noqa: SIM115
+        args = [
+            sys.executable,
+            "-m",
+            "connector.cli",
+            "worker",
+            "-c",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+        ] + ([] if beat else ["--no-beat"])
+        process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(process)
+        return process
+
+    def worker_logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:]
+            for p in sorted(self.instance.glob("worker-*.log"))
+        )
+
+    def stop_workers(self) -> None:
+        for process in self.workers:
+            process.terminate()
+        for process in self.workers:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.workers.clear()
+
+    def headers(self, scope: str) -> dict[str, str]:
+        with database(self.app).session() as session:
+            _, key = create_api_key(session, scope, f"pipeline {scope}")
+        return {"Authorization": f"Bearer {key}"}
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = condition()
+            if result:
+                return result
+            for process in self.workers:
+                if process.poll() is not None:
+                    pytest.fail(f"worker exited ({process.returncode}):\n{self.worker_logs()}")
+            time.sleep(0.3)
+        pytest.fail(f"timed out waiting for {what}\n--- worker logs ---\n{self.worker_logs()}")
+
+
+def make_pipeline(
+    crm: str, backend: str, sandbox: SandboxServer, request: pytest.FixtureRequest, **overrides: Any
+) -> Pipeline:
+    # A short folder: the embedded broker's Unix socket path must stay under ~100 bytes.
+    instance = Path(tempfile.mkdtemp(prefix="cx360-"))
+    settings = sandbox.client_settings()
+    config = load_config({}, dotenv_path=None)
+    config.update(
+        CX360_INSTANCE_PATH=str(instance),
+        CX360_CRM=crm,
+        CX360_SECRET_KEY="pipeline-test",
+        CX360_COALESCE_SECONDS=0.2,
+        CX360_RELAY_INTERVAL_SECONDS=1.0,
+        CX360_OUTBOX_LEASE_SECONDS=30,
+        **{k: v for k, v in settings.items() if k.startswith(("CX360_", crm.upper() + "_"))},
+    )
+    if backend == "production":
+        redis_available(REDIS_TEST_URL)
+        redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+        config["CX360_BROKER_URL"] = REDIS_TEST_URL
+        config["CX360_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        truncate_all(config["CX360_DATABASE_URL"])
+    else:
+        config["CX360_DATABASE_URL"] = f"sqlite:///{instance / 'cx360.db'}"
+    config.update(overrides)
+    config = finish_config(config)
+    upgrade(config["CX360_DATABASE_URL"])
+    forget_connections()
+    app = create_app(config)
+    pipeline = Pipeline(crm, backend, config, sandbox, instance, app)
+
+    def cleanup() -> None:
+        pipeline.stop_workers()
+        database(app).dispose()
+        if backend == "embedded":
+            stop_embedded_redis(instance)
+        shutil.rmtree(instance, ignore_errors=True)
+
+    request.addfinalizer(cleanup)
+    sandbox.admin.reset()
+    return pipeline
