@@ -81,6 +81,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from connector.webhooks.views import webhooks_blp  # needs connector.api: imported here
 
     app.register_blueprint(webhooks_blp)
+    from connector.web import web_blp
+
+    app.register_blueprint(web_blp)
 
     from tasks.celery_app import init_celery
 

@@ -1,0 +1,180 @@
+"""The employee rating form: finding a customer and storing a rating like the API does.
+
+cx360 keeps no names of people (contacts arrive with an email or CRM id), so the search
+matches every word typed against the contact's email and CRM id and the account's name and
+domain: "ben hartmann" finds ben.hartmann@acme-maschinenbau.de, "acme" finds its contacts.
+A submitted form is loaded through the API's ``RatingIn`` schema and stored by the same
+``ingest`` function as ``POST /api/v1/ratings``, so validation, scorecards and the push to
+the CRM are the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from connector.api.ingest import ingest
+from connector.api.schemas import RatingIn
+from connector.ingest import store_ratings
+from connector.scorecards import stored_scorecard
+from connector.storage import Account, Contact
+
+SEARCH_LIMIT = 20
+MAX_WORDS = 5
+SOURCE = "web"
+
+# The two questions, worded plainly (DESIGN.md: relationship and potential, 0-10).
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Rate a customer",
+        "intro": "Your view of a customer completes what the customer tells us in surveys. "
+        "It takes a minute; only your latest rating of a customer counts.",
+        "search_label": "Find a customer",
+        "search_hint": "Name, email or company",
+        "search_button": "Search",
+        "no_results": "No customer matches. Try part of the email or the company's name.",
+        "employee_label": "Your work email",
+        "relationship_q": "How gladly would you recommend working with this customer "
+        "to a colleague?",
+        "relationship_low": "not at all",
+        "relationship_high": "very gladly",
+        "potential_q": "How much potential does this customer have?",
+        "potential_low": "none",
+        "potential_high": "a great deal",
+        "comment_label": "Comment (optional)",
+        "comment_hint": "What should colleagues know? Customers never see this.",
+        "submit": "Save rating",
+        "saved": "Thank you: your rating is saved and will be written to the CRM.",
+        "change_customer": "Rate someone else",
+        "scorecard": "Scorecard now",
+        "other_language": "Deutsch",
+    },
+    "de": {
+        "title": "Kunden bewerten",
+        "intro": "Ihre Einschätzung ergänzt, was der Kunde uns in Umfragen sagt. "
+        "Das dauert eine Minute; es zählt nur Ihre letzte Bewertung eines Kunden.",
+        "search_label": "Kunden suchen",
+        "search_hint": "Name, E-Mail oder Firma",
+        "search_button": "Suchen",
+        "no_results": "Kein Kunde gefunden. Versuchen Sie einen Teil der E-Mail oder den "
+        "Firmennamen.",
+        "employee_label": "Ihre geschäftliche E-Mail",
+        "relationship_q": "Wie gern würden Sie einer Kollegin oder einem Kollegen die "
+        "Zusammenarbeit mit diesem Kunden empfehlen?",
+        "relationship_low": "gar nicht gern",
+        "relationship_high": "sehr gern",
+        "potential_q": "Wie viel Potenzial hat dieser Kunde?",
+        "potential_low": "keines",
+        "potential_high": "sehr viel",
+        "comment_label": "Kommentar (freiwillig)",
+        "comment_hint": "Was sollten Kolleginnen und Kollegen wissen? Kunden sehen das nie.",
+        "submit": "Bewertung speichern",
+        "saved": "Danke: Ihre Bewertung ist gespeichert und wird ins CRM geschrieben.",
+        "change_customer": "Anderen Kunden bewerten",
+        "scorecard": "Aktuelle Werte",
+        "other_language": "English",
+    },
+}
+LANGUAGES = tuple(TEXTS)
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    email: str | None
+    crm_id: str | None
+    account: str | None
+
+    @property
+    def label(self) -> str:
+        return self.email or self.crm_id or f"#{self.id}"
+
+
+def _customer(contact: Contact, account: Account | None) -> Customer:
+    company = (account.name or account.domain) if account else None
+    return Customer(contact.id, contact.email, contact.crm_id, company)
+
+
+def search_customers(session: Session, text: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
+    """Contacts matching every word of ``text`` in email, CRM id, account name or domain."""
+    words = [w.lower() for w in text.replace(",", " ").split()][:MAX_WORDS]
+    if not words:
+        return []
+    conditions = [
+        or_(
+            *(
+                func.lower(column).contains(word, autoescape=True)
+                for column in (Contact.email, Contact.crm_id, Account.name, Account.domain)
+            )
+        )
+        for word in words
+    ]
+    query = (
+        select(Contact, Account)
+        .outerjoin(Account, Account.id == Contact.account_id)
+        .where(and_(*conditions))
+        .order_by(Contact.email, Contact.id)
+        .limit(limit)
+    )
+    return [_customer(contact, account) for contact, account in session.execute(query)]
+
+
+def customer(session: Session, contact_id: int) -> Customer | None:
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return None
+    account = session.get(Account, contact.account_id) if contact.account_id else None
+    return _customer(contact, account)
+
+
+def scorecard_values(session: Session, contact_id: int) -> dict[str, Any]:
+    card = stored_scorecard(session, "contact", contact_id)
+    return dict(card.values) if card else {}
+
+
+def _score(raw: str | None) -> Any:
+    """A 0-10 field as an int when it is one; anything else goes to the schema as given."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() else (raw or None)
+
+
+def load_rating(form: Any, target: Customer) -> dict[str, Any]:
+    """The form's values as a validated ``RatingIn`` item; raises ``ValidationError``."""
+    item: dict[str, Any] = {
+        "employee": (form.get("employee") or "").strip(),
+        "relationship": _score(form.get("relationship")),
+        "potential": _score(form.get("potential")),
+        "comment": form.get("comment") or None,
+        "source": SOURCE,
+    }
+    if target.crm_id:
+        item["crm_id"] = target.crm_id
+    if target.email:
+        item["email"] = target.email
+    if item["relationship"] is None:
+        item.pop("relationship")
+    if item["potential"] is None:
+        item.pop("potential")
+    loaded: dict[str, Any] = RatingIn().load(item)
+    return loaded
+
+
+def save_rating(form: Any, target: Customer) -> dict[str, Any]:
+    """Validate and store one rating through the API's ingest path (commits, kicks the relay)."""
+    return ingest([load_rating(form, target)], store_ratings, "rating")
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """Marshmallow's messages, one line per form field."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+    flat: dict[str, str] = {}
+    for name, value in messages.items():
+        texts = value if isinstance(value, list) else [str(value)]
+        # The customer's keys come from the picked contact, not from a field of the form.
+        key = "customer" if name in ("email", "crm_id") else str(name)
+        flat[key] = " ".join(str(t) for t in texts)
+    return flat

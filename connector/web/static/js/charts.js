@@ -1,0 +1,146 @@
+/* Draws the dashboard's charts from the JSON the server put in #chart-data (Chart.js, kept in
+   the repository). No inline scripts: the pages' Content-Security-Policy forbids them. */
+(function () {
+  "use strict";
+
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
+  var holder = document.getElementById("chart-data");
+  if (!holder || !window.Chart) { return; }
+  var data = JSON.parse(holder.getAttribute("data-json"));
+  var css = getComputedStyle(document.documentElement);
+  function color(name) { return css.getPropertyValue(name).trim(); }
+  var ink = color("--ink"), muted = color("--muted"), grid = color("--grid");
+  var promoter = color("--promoter"), passive = color("--passive"), detractor = color("--detractor");
+  var accent = color("--accent");
+
+  Chart.defaults.font.family = css.getPropertyValue("font-family");
+  Chart.defaults.font.size = 13;
+  Chart.defaults.color = muted;
+  Chart.defaults.borderColor = grid;
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.plugins.legend.labels.boxWidth = 12;
+
+  var charts = [];
+  function draw(id, config) {
+    var canvas = document.getElementById(id);
+    if (canvas) { charts.push(new Chart(canvas, config)); }
+  }
+  function signed(value) { return (value > 0 ? "+" : "") + value.toFixed(1); }
+
+  if (data.weeks) {
+    var weeks = data.weeks;
+    var upper = weeks.map(function (w) { return w.nps === null || w.moe === null ? null : Math.min(100, w.nps + w.moe); });
+    var lower = weeks.map(function (w) { return w.nps === null || w.moe === null ? null : Math.max(-100, w.nps - w.moe); });
+    draw("chart-nps", {
+      type: "line",
+      data: {
+        labels: weeks.map(function (w) { return w.label; }),
+        datasets: [
+          { label: "upper bound", data: upper, borderWidth: 0, pointRadius: 0, fill: false, spanGaps: true },
+          { label: "95 % margin of error", data: lower, borderWidth: 0, pointRadius: 0, spanGaps: true,
+            fill: "-1", backgroundColor: color("--band") },
+          { label: "NPS", data: weeks.map(function (w) { return w.nps; }), borderColor: accent,
+            backgroundColor: accent, borderWidth: 3, pointRadius: 4, pointHoverRadius: 6, tension: 0.25,
+            spanGaps: true }
+        ]
+      },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          y: { suggestedMin: -20, suggestedMax: 60, ticks: { callback: function (v) { return signed(v); } },
+               grid: { color: function (c) { return c.tick.value === 0 ? muted : grid; } } },
+          x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 16 } }
+        },
+        plugins: {
+          legend: { labels: { filter: function (item) { return item.text !== "upper bound"; } } },
+          tooltip: {
+            filter: function (item) { return item.datasetIndex === 2; },
+            callbacks: {
+              title: function (items) { return "Week of " + items[0].label; },
+              label: function (item) {
+                var w = weeks[item.dataIndex];
+                return "NPS " + signed(w.nps) + (w.moe === null ? "" : " ± " + w.moe.toFixed(1)) + " (n = " + w.n + ")";
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+
+  if (data.segments) {
+    var segmentColors = { at_risk: detractor, untapped: passive, champion: promoter, nurture: accent, maintain: muted };
+    draw("chart-segments", {
+      type: "bar",
+      data: {
+        labels: data.segments.map(function (s) { return s.label; }),
+        datasets: [{ label: "Contacts", data: data.segments.map(function (s) { return s.count; }),
+          backgroundColor: data.segments.map(function (s) { return segmentColors[s.name] || accent; }),
+          borderRadius: 4 }]
+      },
+      options: {
+        indexAxis: "y",
+        plugins: { legend: { display: false } },
+        scales: { x: { beginAtZero: true, ticks: { precision: 0 } }, y: { grid: { display: false }, ticks: { color: ink } } }
+      }
+    });
+  }
+
+  if (data.accounts) {
+    var points = data.accounts;
+    var labels = {
+      id: "pointLabels",
+      afterDatasetsDraw: function (chart) {
+        var ctx = chart.ctx, meta = chart.getDatasetMeta(0);
+        ctx.save();
+        ctx.font = "12px " + Chart.defaults.font.family;
+        ctx.fillStyle = ink;
+        meta.data.forEach(function (element, i) {
+          var right = element.x < chart.chartArea.right - 120;
+          ctx.textAlign = right ? "left" : "right";
+          var offset = (element.options.radius || 6) + 4;
+          ctx.fillText(points[i].label, element.x + (right ? offset : -offset), element.y + 4);
+        });
+        ctx.restore();
+      }
+    };
+    draw("chart-accounts", {
+      type: "bubble",
+      data: {
+        datasets: [{
+          label: "Accounts",
+          data: points.map(function (p) { return { x: p.x, y: p.y, r: 5 + 3 * Math.sqrt(p.n) }; }),
+          backgroundColor: points.map(function (p) {
+            return p.x < 0 ? color("--detractor-soft") : (p.y < 7 ? color("--passive-soft") : color("--promoter-soft"));
+          }),
+          borderColor: points.map(function (p) { return p.x < 0 ? detractor : (p.y < 7 ? passive : promoter); }),
+          borderWidth: 1.5
+        }]
+      },
+      options: {
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: function (item) {
+            var p = points[item.dataIndex];
+            return p.label + ": NPS " + signed(p.x) + ", relationship " + p.y.toFixed(1) + " (" + p.n + " responses)";
+          } } }
+        },
+        scales: {
+          x: { min: -100, max: 100, title: { display: true, text: "Customer NPS", color: ink },
+               grid: { color: function (c) { return c.tick.value === 0 ? muted : grid; } } },
+          y: { min: 0, max: 10, title: { display: true, text: "Employee relationship (0–10)", color: ink },
+               grid: { color: function (c) { return c.tick.value === 7 ? muted : grid; } } }
+        }
+      },
+      plugins: [labels]
+    });
+  }
+
+  window.cx360Charts = charts;
+  window.addEventListener("beforeprint", function () { charts.forEach(function (c) { c.resize(); }); });
+  window.addEventListener("afterprint", function () { charts.forEach(function (c) { c.resize(); }); });
+})();

@@ -1,0 +1,71 @@
+"""Shared helpers of the web page tests: sample data, keys, the CSRF token of a page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from connector.app import database
+from connector.auth import create_api_key
+from connector.demo import sample_items
+
+# The sample data's whole span, so the figures do not depend on the day the tests run.
+SAMPLE_RANGE = {"from": "2026-01-01", "to": "2026-11-30"}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def plain_key(app: Flask, scope: str) -> str:
+    with database(app).session() as session:
+        _, key = create_api_key(session, scope, f"web test {scope}")
+    return key
+
+
+def load_samples(client: FlaskClient, ingest_key: str) -> None:
+    """Post the shipped sample responses and ratings through the REST API."""
+    headers = {"Authorization": f"Bearer {ingest_key}"}
+    for kind, name in (("responses", "responses.jsonl"), ("ratings", "ratings.jsonl")):
+        items = sample_items(name)
+        for start in range(0, len(items), 500):
+            reply = client.post(
+                f"/api/v1/{kind}", json={kind: items[start : start + 500]}, headers=headers
+            )
+            assert reply.status_code == 200, reply.json
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, key: str, **extra: str) -> Any:
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"api_key": key, "csrf_token": token, **extra})
+
+
+def expected_sample_nps() -> tuple[float, int]:
+    """The sample's NPS over SAMPLE_RANGE worked out here by the definition (an oracle).
+
+    Latest NPS answer per contact (by answered_at); promoters 9-10, detractors 0-6.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for item in sample_items("responses.jsonl"):
+        if item["kind"] != "nps":
+            continue
+        key = item["email"].lower()
+        if key not in latest or item["answered_at"] > latest[key]["answered_at"]:
+            latest[key] = item
+    scores = [i["score"] for i in latest.values()]
+    promoters = sum(s >= 9 for s in scores)
+    detractors = sum(s <= 6 for s in scores)
+    return round(100 * (promoters - detractors) / len(scores), 1), len(scores)
+
+
+@pytest.fixture
+def key_of(app: Flask) -> Callable[[str], str]:
+    return lambda scope: plain_key(app, scope)
