@@ -10,6 +10,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 
 from connector.api.health import health_blp
 from connector.api.ingest import ratings_blp, responses_blp
+from connector.api.people import people_blp
 from connector.api.scorecards import scorecards_blp
 from connector.api.stats import stats_blp
 from connector.api.syncs import syncs_blp, unmatched_blp
@@ -21,5 +22,6 @@ API_BLUEPRINTS: list[ApiBlueprint] = [
     stats_blp,
     syncs_blp,
     unmatched_blp,
+    people_blp,
 ]
 PLAIN_BLUEPRINTS: list[Blueprint] = [health_blp]

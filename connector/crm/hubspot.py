@@ -562,6 +562,8 @@ def _options(options: Sequence[PicklistOption], start: int = 0) -> list[dict[str
 
 
 def _property_value(value: Any) -> str:
+    if value is None:
+        return ""  # HubSpot clears a property set to the empty string (erasure)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

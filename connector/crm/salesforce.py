@@ -547,6 +547,8 @@ def _collection_outcomes(
 
 
 def _csv_value(value: Any) -> str:
+    if value is None:
+        return "#N/A"  # Bulk API 2.0's null (erasure); JSON null clears in collections
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
