@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -95,12 +94,24 @@ def serve_command(host: str, port: int, workers: int, migrate: bool) -> None:
 
 
 @click.command("demo")
-@click.option("--port", default=8360, show_default=True, type=int)
-def demo_command(port: int) -> None:
-    """Run cx360 on embedded defaults (SQLite) with the sample data loaded, and serve the API."""
+@click.option(
+    "--crm",
+    type=click.Choice(["hubspot", "salesforce"]),
+    default="hubspot",
+    show_default=True,
+    help="Which of the sandbox's CRMs cx360 writes to.",
+)
+@click.option("--once", is_flag=True, help="Exit (status 0) after printing the scores.")
+@click.option("--port", default=8360, show_default=True, type=int, help="Web app port.")
+@click.option(
+    "--sandbox-port",
+    default=8443,
+    show_default=True,
+    type=int,
+    help="Sandbox CRM port (0: any free port).",
+)
+def demo_command(crm: str, once: bool, port: int, sandbox_port: int) -> None:
+    """Everything on embedded defaults: sandbox CRM, web app, a worker, the sample data."""
     from connector.demo import run_demo
 
-    config = _config()
-    config["CX360_INSTANCE_PATH"] = str(Path(config["CX360_INSTANCE_PATH"]) / "demo")
-    config["CX360_DATABASE_URL"] = f"sqlite:///{Path(config['CX360_INSTANCE_PATH']) / 'cx360.db'}"
-    run_demo(config, port=port)
+    raise SystemExit(run_demo(_config(), crm=crm, once=once, port=port, sandbox_port=sandbox_port))
