@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
+WINDOW_MARGIN_SECONDS = 1
 DEFAULT_LIMITS = {
     # HubSpot Professional/Enterprise: 190 requests per rolling 10 s per app.
     "hubspot": "190 per 10 seconds",
@@ -47,7 +48,13 @@ class SharedRateLimit:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.key = key
-        self.items: list[RateLimitItem] = parse_many(limits_text)
+        # The CRM counts a request when it arrives, cx360 when it leaves: a request sent at the
+        # end of one window can arrive inside the next. Stretching each window by a second
+        # keeps that jitter from ever making a request number limit + 1 on the CRM's side.
+        self.items: list[RateLimitItem] = [
+            RateLimitItemPerSecond(item.amount, item.get_expiry() + WINDOW_MARGIN_SECONDS)
+            for item in parse_many(limits_text)
+        ]
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url(redis_url)))
         self._sleep = sleep
         self._clock = clock
