@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean chromium
 
 $(BIN)/.installed-dev: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,11 +14,15 @@ $(BIN)/.installed-dev: pyproject.toml
 demo: $(BIN)/.installed-dev
 	$(BIN)/cx360 demo
 
-test: $(BIN)/.installed-dev
+test: $(BIN)/.installed-dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The browser tests (tests/web) drive Debian's Chromium; Playwright never downloads one.
+chromium:
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

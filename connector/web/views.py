@@ -96,6 +96,8 @@ def format_number(value: float | None, signed: bool = False) -> str:
     """One decimal (the scoring core rounded already), a sign for NPS scores, a dash for none."""
     if value is None:
         return NO_VALUE
+    if isinstance(value, int):  # one person's answer (a contact's nps.score) is a whole number
+        return f"{value:+d}" if signed and value != 0 else str(value)
     return f"{value:+.1f}" if signed and value != 0 else f"{value:.1f}"
 
 

@@ -44,14 +44,15 @@
           { label: "95 % margin of error", data: lower, borderWidth: 0, pointRadius: 0, spanGaps: true,
             fill: "-1", backgroundColor: color("--band") },
           { label: "NPS", data: weeks.map(function (w) { return w.nps; }), borderColor: accent,
-            backgroundColor: accent, borderWidth: 3, pointRadius: 4, pointHoverRadius: 6, tension: 0.25,
+            backgroundColor: accent, borderWidth: weeks.length > 20 ? 2 : 3, pointRadius: weeks.length > 20 ? 2 : 4,
+            pointHoverRadius: 6, cubicInterpolationMode: "monotone",
             spanGaps: true }
         ]
       },
       options: {
         interaction: { mode: "index", intersect: false },
         scales: {
-          y: { suggestedMin: -20, suggestedMax: 60, ticks: { callback: function (v) { return signed(v); } },
+          y: { suggestedMin: -20, suggestedMax: 60, ticks: { callback: function (v) { return (v > 0 ? "+" : "") + v; } },
                grid: { color: function (c) { return c.tick.value === 0 ? muted : grid; } } },
           x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 16 } }
         },
@@ -92,18 +93,38 @@
 
   if (data.accounts) {
     var points = data.accounts;
+    // Names beside the points, skipping any that would cover another point or name (the
+    // tooltip and the table below the chart still name every account).
     var labels = {
       id: "pointLabels",
       afterDatasetsDraw: function (chart) {
-        var ctx = chart.ctx, meta = chart.getDatasetMeta(0);
+        var ctx = chart.ctx, meta = chart.getDatasetMeta(0), area = chart.chartArea;
+        var taken = meta.data.map(function (e) {
+          var r = e.options.radius || 6;
+          return { l: e.x - r, r: e.x + r, t: e.y - r, b: e.y + r };
+        });
         ctx.save();
         ctx.font = "12px " + Chart.defaults.font.family;
         ctx.fillStyle = ink;
+        ctx.textBaseline = "middle";
         meta.data.forEach(function (element, i) {
-          var right = element.x < chart.chartArea.right - 120;
-          ctx.textAlign = right ? "left" : "right";
-          var offset = (element.options.radius || 6) + 4;
-          ctx.fillText(points[i].label, element.x + (right ? offset : -offset), element.y + 4);
+          var text = points[i].label, width = ctx.measureText(text).width;
+          var r = (element.options.radius || 6) + 4;
+          // Right of the point, left of it, above, below: the first place that is free.
+          var places = [[element.x + r, element.y], [element.x - r - width, element.y],
+                        [element.x - width / 2, element.y - r - 4], [element.x - width / 2, element.y + r + 4]];
+          for (var k = 0; k < places.length; k++) {
+            var x = places[k][0], y = places[k][1];
+            var box = { l: x - 2, r: x + width + 2, t: y - 8, b: y + 8 };
+            var inside = box.l >= area.left && box.r <= area.right && box.t >= area.top - 12 && box.b <= area.bottom;
+            var clash = taken.some(function (o) { return box.l < o.r && box.r > o.l && box.t < o.b && box.b > o.t; });
+            if (inside && !clash) {
+              taken.push(box);
+              ctx.textAlign = "left";
+              ctx.fillText(text, x, y);
+              return;
+            }
+          }
         });
         ctx.restore();
       }
@@ -118,10 +139,12 @@
             return p.x < 0 ? color("--detractor-soft") : (p.y < 7 ? color("--passive-soft") : color("--promoter-soft"));
           }),
           borderColor: points.map(function (p) { return p.x < 0 ? detractor : (p.y < 7 ? passive : promoter); }),
-          borderWidth: 1.5
+          borderWidth: 1.5,
+          clip: false
         }]
       },
       options: {
+        layout: { padding: { top: 14, right: 14, left: 4 } },
         plugins: {
           legend: { display: false },
           tooltip: { callbacks: { label: function (item) {

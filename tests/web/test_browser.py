@@ -1,0 +1,246 @@
+"""The pages in Debian's headless Chromium (driven by Playwright), on a real socket.
+
+One app with the sample data and one browser serve the whole module. The tests also write the
+screenshots in docs/screenshots that the README shows. Without Chromium (or the playwright
+package) the tests skip locally and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from connector.app import create_app, database
+from connector.storage import Database
+from tests.conftest import service_missing
+from tests.web.conftest import SAMPLE_RANGE, expected_sample_nps, load_samples, plain_key
+
+pytestmark = pytest.mark.integration
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+CHARTS = ("chart-nps", "chart-accounts", "chart-segments")
+RATED = "ben.hartmann@acme-maschinenbau.de"
+
+# For each canvas: is there a Chart.js chart on it, and how many pixels did it paint?
+CANVAS_INK = """ids => ids.map(id => {
+  const canvas = document.getElementById(id);
+  const chart = window.Chart && Chart.getChart(canvas);
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] !== 0) painted++; }
+  return {id, chart: Boolean(chart), points: chart ? chart.data.datasets.at(-1).data.length : 0,
+          painted};
+})"""
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("CX360_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@dataclass
+class Site:
+    url: str
+    read_key: str
+    admin_key: str
+
+    def page_url(self, path: str, **query: Any) -> str:
+        return f"{self.url}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{folder / 'cx360.db'}"
+    Database(url).create_all()
+    app = create_app(
+        {
+            "CX360_DATABASE_URL": url,
+            "CX360_INSTANCE_PATH": str(folder / "instance"),
+            "CX360_SECRET_KEY": "browser-test-secret",
+        }
+    )
+    load_samples(app.test_client(), plain_key(app, "ingest"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(
+            url=f"http://127.0.0.1:{server.server_port}",
+            read_key=plain_key(app, "read"),
+            admin_key=plain_key(app, "admin"),
+        )
+    finally:
+        server.shutdown()
+        database(app).dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    if executable is None:
+        service_missing("Chromium (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("the playwright Python package")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context per call; fails the test on any script error or console error."""
+    contexts: list[Any] = []
+    problems: list[str] = []
+
+    def make(**options: Any) -> Any:
+        context = browser.new_context(**options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        page.on(
+            "console",
+            lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert problems == []
+
+
+def sign_in(page: Any, site: Site, key: str, next_path: str) -> None:
+    page.goto(site.page_url("/login", next=next_path))
+    page.get_by_label("API key").fill(key)
+    page.keyboard.press("Enter")  # the form works from the keyboard
+    page.wait_for_url(f"{site.url}{next_path}")
+
+
+def dashboard_path() -> str:
+    return "/?" + urlencode(SAMPLE_RANGE)
+
+
+def test_given_read_key_when_signing_in_then_dashboard_draws_charts_and_known_nps(
+    site: Site, open_page: Any
+):
+    page = open_page(**DESKTOP)
+    sign_in(page, site, site.read_key, dashboard_path())
+
+    nps, contacts = expected_sample_nps()
+    assert page.locator('[data-figure="nps"]').inner_text() == f"{nps:+.1f}"
+    assert f"{contacts} responses" in page.locator(".tile-nps").inner_text()
+    drawn = page.evaluate(CANVAS_INK, list(CHARTS))
+    for canvas in drawn:
+        assert canvas["chart"], f"{canvas['id']}: no Chart.js chart"
+        assert canvas["points"] > 0, f"{canvas['id']}: chart without data"
+        assert canvas["painted"] > 2000, f"{canvas['id']}: canvas left blank"
+    assert page.locator(".comment-detractor").count() > 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-desktop.png"), full_page=True)
+
+
+def test_given_phone_when_viewing_dashboard_then_layout_fits_the_screen(site: Site, open_page: Any):
+    page = open_page(**PHONE)
+    sign_in(page, site, site.read_key, dashboard_path())
+
+    page.wait_for_function("window.cx360Charts && window.cx360Charts.length === 3")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, "the page scrolls sideways on a phone"
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=True)
+
+
+def test_given_weekly_summary_when_printed_then_navigation_and_filters_are_hidden(
+    site: Site, open_page: Any
+):
+    page = open_page(**DESKTOP)
+    sign_in(page, site, site.read_key, "/summary?week=2026-11-16")
+    assert page.locator('[data-figure="week-nps"]').inner_text() != "\u2013"
+    assert page.evaluate(CANVAS_INK, ["chart-nps"])[0]["painted"] > 2000
+    page.screenshot(path=str(SCREENSHOTS / "summary-desktop.png"), full_page=True)
+
+    page.emulate_media(media="print")
+    assert not page.locator(".topbar").is_visible()
+    assert not page.locator(".week-nav").is_visible()
+    assert page.locator(".headline-value").is_visible()
+
+
+def _scorecard(site: Site, email: str) -> dict[str, Any]:
+    reply = requests.get(
+        f"{site.url}/api/v1/contacts/{email}/scorecard",
+        headers={"Authorization": f"Bearer {site.read_key}"},
+        timeout=10,
+    )
+    reply.raise_for_status()
+    metrics: dict[str, Any] = reply.json()["metrics"]
+    return metrics
+
+
+def test_given_phone_when_rating_a_customer_then_scorecard_reflects_the_rating(
+    site: Site, open_page: Any
+):
+    before = _scorecard(site, RATED)
+    page = open_page(**PHONE, locale="de-DE")
+    sign_in(page, site, site.admin_key, "/rate")
+
+    page.get_by_label("Kunden suchen").fill("ben hartmann")
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name=RATED).click()
+    relationship = page.get_by_role("group", name="Wie gern würden Sie")
+    relationship.get_by_role("radio", name="3", exact=True).check()
+    page.get_by_role("group", name="Wie viel Potenzial").get_by_role(
+        "radio", name="9", exact=True
+    ).check()
+    page.get_by_label("Kommentar (freiwillig)").fill("Viel Potenzial, die Zusammenarbeit hakt.")
+    page.get_by_label("Ihre geschäftliche E-Mail").fill("browser.test@cx360-demo.example")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, "the form scrolls sideways on a phone"
+    page.screenshot(path=str(SCREENSHOTS / "rate-phone.png"), full_page=True)
+    page.get_by_role("button", name="Bewertung speichern").click()
+
+    assert "Bewertung ist gespeichert" in page.get_by_role("status").inner_text()
+    after = _scorecard(site, RATED)
+    assert after["rnps.raters"] == (before["rnps.raters"] or 0) + 1
+    assert page.locator('[data-metric="rnps.raters"]').inner_text() == str(after["rnps.raters"])
+    shown_avg = page.locator('[data-metric="rnps.relationship_avg"]').inner_text()
+    assert shown_avg == f"{after['rnps.relationship_avg']:.1f}"
+
+
+def test_given_desktop_when_opening_rating_form_then_questions_are_labelled_in_english(
+    site: Site, open_page: Any
+):
+    page = open_page(**DESKTOP, locale="en-GB")
+    sign_in(page, site, site.admin_key, "/rate?q=acme")
+    page.get_by_role("link", name=RATED).click()
+    group = page.get_by_role("group", name="How gladly would you recommend working")
+    group.get_by_role("radio", name="0", exact=True).focus()
+    page.keyboard.press("ArrowRight")  # radios move with the arrow keys
+    assert group.get_by_role("radio", name="1", exact=True).is_checked()
+    page.get_by_role("group", name="How much potential").get_by_role(
+        "radio", name="8", exact=True
+    ).check()
+    page.screenshot(path=str(SCREENSHOTS / "rate-desktop.png"), full_page=True)
