@@ -12,7 +12,7 @@ from connector.api.schemas import ErrorOut, NpsStatsOut, NpsStatsQuery
 from connector.auth import protect
 from connector.ingest import find_account
 from connector.scorecards import responses_in_range
-from connector.scoring import NpsSummary, nps_series, population_nps, round1
+from connector.scoring import NpsSummary, bucket_start, nps_series, population_nps, round1
 from connector.storage import utcnow
 
 stats_blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Statistics")
@@ -41,28 +41,33 @@ def _bucket(start: Any, end: Any, summary: NpsSummary) -> dict[str, Any]:
 def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     """NPS, N and margin of error per bucket
 
-    Each bucket counts the latest response per contact inside it; `window` is the whole range
-    at once. Defaults: the last 12 weeks, weekly. Filters: `account` (domain or CRM id),
-    `touchpoint`.
+    Each bucket counts the latest response per contact inside it (the first bucket its whole
+    period, also before `from`); `window` is [from, to] at once. Defaults: the last 12 weeks,
+    weekly. Filters: `account` (domain or CRM id), `touchpoint`.
     """
     from connector.app import db_session
 
     session = db_session()
     end = query["to"] or utcnow()
     start = query["from_"] or end - timedelta(weeks=DEFAULT_WEEKS)
-    if start > end:
-        fail(422, "'from' is after 'to'.", errors={"query": {"from": ["After 'to'."]}})
+    if start >= end:
+        fail(422, "'from' must be before 'to'.", errors={"query": {"from": ["Not before 'to'."]}})
     account_id = None
     if query["account"]:
         account = find_account(session, query["account"])
         if account is None:
             fail(404, f"No account with domain or CRM id {query['account']!r}.")
         account_id = account.id
+    # Load from the first bucket's own start, so that bucket counts its whole period.
     responses = responses_in_range(
-        session, start=start, end=end, account_id=account_id, touchpoint=query["touchpoint"]
+        session,
+        start=bucket_start(start, query["interval"]),
+        end=end,
+        account_id=account_id,
+        touchpoint=query["touchpoint"],
     )
     buckets = nps_series(responses, start=start, end=end, interval=query["interval"])
-    whole = population_nps(responses, now=end, start=start)
+    whole = population_nps([r for r in responses if r.answered_at >= start], now=end, start=start)
     return {
         "interval": query["interval"],
         "window": _bucket(start, end, whole),
