@@ -35,7 +35,11 @@ from connector.storage.migrate import upgrade
 from connector.sync.runs import forget_connections
 from tests.conftest import service_missing, truncate_all
 
-REDIS_TEST_URL = os.environ.get("CX360_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+# A Redis database of this test process's own (10..15), so concurrent test runs on one machine
+# never consume each other's tasks; CX360_TEST_REDIS_URL names another server or database.
+REDIS_TEST_URL = os.environ.get(
+    "CX360_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{10 + os.getpid() % 6}"
+)
 
 
 @pytest.fixture(scope="session")
