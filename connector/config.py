@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
         help="Signs sessions and CSRF tokens and "
         "encrypts stored CRM secrets; generated into the instance folder when empty.",
     ),
+    Setting(
+        "CX360_SECURE_COOKIES",
+        False,
+        bool,
+        help="Send the web pages' session cookie only over HTTPS (turn on in production).",
+    ),
     Setting("CX360_CRM", "", help="hubspot or salesforce"),
     Setting(
         "CX360_CRM_CA_BUNDLE",

@@ -34,3 +34,16 @@ def test_given_secret_when_redacting_then_value_hidden():
     shown = redacted(config)
     assert shown["HUBSPOT_ACCESS_TOKEN"] == "***"
     assert "pat-na1-secret" not in repr(shown)
+
+
+def test_given_secure_cookies_set_when_creating_app_then_session_cookie_is_secure(tmp_path: Path):
+    from connector.app import create_app
+
+    app = create_app(
+        {
+            "CX360_SECURE_COOKIES": True,
+            "CX360_INSTANCE_PATH": str(tmp_path),
+            "CX360_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        }
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -67,6 +67,7 @@ def _config() -> ScoringConfig:
 def _configure_cookies(state: Any) -> None:
     app: Flask = state.app
     app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("CX360_SECURE_COOKIES"))
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
 
 

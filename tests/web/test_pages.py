@@ -67,6 +67,14 @@ def test_given_read_key_when_signing_in_then_dashboard_shows_and_cookie_is_httpo
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
 
 
+def test_given_secure_cookies_configured_when_signing_in_then_cookie_is_https_only(
+    app: Flask, key_of: KeyOf
+):
+    assert "Secure" not in sign_in(app.test_client(), key_of("read")).headers["Set-Cookie"]
+    app.config["SESSION_COOKIE_SECURE"] = True  # what CX360_SECURE_COOKIES=true sets
+    assert "Secure" in sign_in(app.test_client(), key_of("read")).headers["Set-Cookie"]
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil"])
 def test_given_next_pointing_elsewhere_when_signing_in_then_goes_to_dashboard(
     client: FlaskClient, key_of: KeyOf, target: str
