@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -106,6 +106,7 @@ class Pusher:
         keys = {c.id: RecordKey(email=c.email) for c in unresolved}
         found = self.adapter.resolve_contacts(keys.values())
         taken = self._taken_crm_ids(Contact, [r.crm_id for r in found.values()])
+        known = self._accounts_by_crm_id({r.account_crm_id for r in found.values()} - {None})
         for contact in unresolved:
             contact.unmatched_checked_at = self.now
             ref = found.get(keys[contact.id])
@@ -116,7 +117,7 @@ class Pusher:
             contact.crm_owner_id = ref.owner_id
             contact.unmatched_since = None
             if ref.account_crm_id:
-                account_id = self._link_account(contact, ref.account_crm_id)
+                account_id = self._link_account(contact, ref.account_crm_id, known)
                 if account_id is not None:
                     linked.add(account_id)
         self.session.flush()
@@ -129,8 +130,18 @@ class Pusher:
             taken.update(self.session.scalars(select(model.crm_id).where(model.crm_id.in_(chunk))))
         return taken
 
-    def _link_account(self, contact: Contact, account_crm_id: str) -> int | None:
-        account = self.session.scalar(select(Account).where(Account.crm_id == account_crm_id))
+    def _accounts_by_crm_id(self, crm_ids: Iterable[Any]) -> dict[str, Account]:
+        """The known accounts among these CRM ids, in one query per chunk (not one per contact:
+        each single query also flushes the session, which made resolution slow)."""
+        found: dict[str, Account] = {}
+        for chunk in chunked(sorted(crm_ids)):
+            for account in self.session.scalars(select(Account).where(Account.crm_id.in_(chunk))):
+                found[str(account.crm_id)] = account
+        return found
+
+    def _link_account(self, contact: Contact, account_crm_id: str, known: dict[str, Account]
+                      ) -> int | None:  # fmt: skip
+        account = known.get(account_crm_id)
         if account is None and contact.account is not None and not contact.account.crm_id:
             contact.account.crm_id = account_crm_id  # the CRM names the account cx360 knew
             account = contact.account
@@ -138,6 +149,7 @@ class Pusher:
             account = Account(crm_id=account_crm_id)
             self.session.add(account)
             self.session.flush()
+        known[account_crm_id] = account
         if contact.account_id is None:
             contact.account_id = account.id
         return account.id
@@ -168,6 +180,21 @@ class Pusher:
             ref = found.get(RecordKey(crm_id=contact.crm_id))
             if ref is not None:
                 contact.crm_owner_id = ref.owner_id
+
+    def _task_owners(self, matched: Sequence[Contact], planned: Sequence[_Pending],
+                     known_before: set[int]) -> None:  # fmt: skip
+        """Owners for the follow-up tasks about to be created. Only contacts getting a task need
+        one, and a contact resolved by email in this push already came with its owner: reading
+        every contact's owner again would cost a read call per 100 contacts on every push."""
+        if self.dry_run:
+            return
+        by_id = {c.id: c for c in matched}
+        needs = [p for p in planned if p.task is not None and p.subject_id in known_before]
+        self._owners([by_id[p.subject_id] for p in needs])
+        for pending in needs:
+            owner = by_id[pending.subject_id].crm_owner_id
+            if owner and pending.task is not None and pending.task.owner_id is None:
+                pending.task = replace(pending.task, owner_id=owner)
 
     # -- planning and writing ----------------------------------------------------------------
 
@@ -268,6 +295,7 @@ class Pusher:
     def push(self, contact_ids: Iterable[int], account_ids: Iterable[int]) -> PushReport:
         report = PushReport()
         contacts = self._load(Contact, contact_ids)
+        known_before = {c.id for c in contacts if c.crm_id}
         linked = self._resolve_contacts(contacts, report)
         account_set = set(account_ids) | linked
         account_set |= {c.account_id for c in contacts if c.account_id is not None}
@@ -276,8 +304,6 @@ class Pusher:
         matched = [c for c in contacts if c.crm_id]
         report.unmatched += len(contacts) - len(matched)
         report.unmatched += sum(1 for a in accounts if not a.crm_id)
-        if self.mapping.follow_up.enabled and not self.dry_run:
-            self._owners(matched)
 
         recompute_contacts(self.session, [c.id for c in matched], now=self.now,
                            config=self.scoring)  # fmt: skip
@@ -292,6 +318,8 @@ class Pusher:
             if (p := self._plan("contact", str(c.crm_id), c.id, cards[c.id], report,
                                 email=c.email, owner=c.crm_owner_id)) is not None
         ]  # fmt: skip
+        if self.mapping.follow_up.enabled and self.mapping.follow_up.assign_to_owner:
+            self._task_owners(matched, planned, known_before)
         account_cards = self._cards("account", [a.id for a in accounts if a.crm_id])
         planned_accounts = [
             p
