@@ -12,18 +12,20 @@ handful of round trips.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response
+from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response, utcnow
 from connector.storage.upsert import table_of, upsert_statement
 
 T = TypeVar("T")
+R = TypeVar("R")
 CHUNK = 500
 
 RESPONSE_FIELDS = (
@@ -43,6 +45,14 @@ class IngestResult:
     contact_ids: set[int] = field(default_factory=set)
     account_ids: set[int] = field(default_factory=set)
 
+    def merge(self, other: IngestResult) -> None:
+        """Add another call's counts and touched subjects (ids stay this call's)."""
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.contact_ids |= other.contact_ids
+        self.account_ids |= other.account_ids
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "created": self.created,
@@ -50,6 +60,24 @@ class IngestResult:
             "unchanged": self.unchanged,
             "ids": self.ids,
         }
+
+
+def commit_with_retry(session: Session, work: Callable[[datetime], R], *, attempts: int = 2) -> R:
+    """Run ``work(now)`` and commit; after a unique-key race, roll back and run it again.
+
+    Two writers racing to create the same ``(source, external_id)``, contact or delivery id make
+    one of them fail its unique constraint; run again, it finds the other's committed rows.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work(utcnow())
+            session.commit()
+            return result
+        except IntegrityError:
+            session.rollback()
+            if attempt == attempts:
+                raise
+    raise AssertionError("attempts must be at least 1")
 
 
 def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -81,7 +109,8 @@ def resolve_accounts(
             by_domain.get(domain) if domain else None
         )
         if account is None:
-            account = Account(crm_id=crm_id, domain=domain)
+            # "" is no key: stored as such, a second keyless account would break crm_id unique
+            account = Account(crm_id=crm_id or None, domain=domain or None)
             session.add(account)
         else:
             if crm_id and not account.crm_id:
@@ -313,6 +342,25 @@ def write_outbox(
         session.execute(insert(table_of(OutboxItem)), rows)
 
 
+def _store_rows(
+    session: Session,
+    model: Any,
+    rows: list[dict[str, Any]],
+    compared: Sequence[str],
+    contact_ids: Sequence[int | None],
+    account_ids: Sequence[int | None],
+    now: datetime,
+) -> IngestResult:
+    """Upsert the rows, then record every touched contact and account in the outbox."""
+    result = IngestResult()
+    _upsert_items(session, model, rows, compared, result)
+    result.contact_ids.update(c for c in contact_ids if c is not None)
+    result.account_ids.update(a for a in account_ids if a is not None)
+    result.account_ids |= _contact_accounts(session, result.contact_ids)
+    write_outbox(session, result.contact_ids, result.account_ids, now=now)
+    return result
+
+
 def store_responses(
     session: Session, items: Sequence[Mapping[str, Any]], *, now: datetime
 ) -> IngestResult:
@@ -335,13 +383,7 @@ def store_responses(
             "received_at": now,
             "updated_at": now,
         })  # fmt: skip
-    result = IngestResult()
-    _upsert_items(session, Response, rows, RESPONSE_FIELDS, result)
-    result.contact_ids.update(c for c in contact_ids if c is not None)
-    result.account_ids.update(a for a in account_ids if a is not None)
-    result.account_ids |= _contact_accounts(session, result.contact_ids)
-    write_outbox(session, result.contact_ids, result.account_ids, now=now)
-    return result
+    return _store_rows(session, Response, rows, RESPONSE_FIELDS, contact_ids, account_ids, now)
 
 
 def store_ratings(
@@ -368,13 +410,7 @@ def store_ratings(
             "received_at": now,
             "updated_at": now,
         })  # fmt: skip
-    result = IngestResult()
-    _upsert_items(session, EmployeeRating, rows, RATING_FIELDS, result)
-    result.contact_ids.update(c for c in contact_ids if c is not None)
-    result.account_ids.update(a for a in account_ids if a is not None)
-    result.account_ids |= _contact_accounts(session, result.contact_ids)
-    write_outbox(session, result.contact_ids, result.account_ids, now=now)
-    return result
+    return _store_rows(session, EmployeeRating, rows, RATING_FIELDS, contact_ids, account_ids, now)
 
 
 def find_contact(session: Session, key: str) -> Contact | None:

@@ -7,21 +7,20 @@ data, the outbox rows and the recomputed scorecards commit together (or not at a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, ResponseBatchIn
 from connector.auth import protect
-from connector.ingest import IngestResult, store_ratings, store_responses
+from connector.ingest import IngestResult, commit_with_retry, store_ratings, store_responses
 from connector.metrics import ITEMS_INGESTED
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
-from connector.storage import utcnow
 from connector.sync.kick import kick_relay
 
 responses_blp = Blueprint(
@@ -41,26 +40,20 @@ def ingest(items: Sequence[Mapping[str, Any]], store: Callable[..., IngestResult
            ) -> dict[str, Any]:  # fmt: skip
     """Store items and recompute the touched scorecards in one transaction.
 
-    Two requests racing to create the same ``(source, external_id)`` or contact make one of
-    them fail its unique constraint; it is retried once, and then finds the other's rows.
+    A unique-key race with a concurrent request is retried once (``commit_with_retry``).
     """
     from connector.app import db_session
 
     session = db_session()
     config = ScoringConfig.from_config(current_app.config)
-    for attempt in (1, 2):
-        now = utcnow()
-        try:
-            result = store(session, items, now=now)
-            recompute_scorecards(
-                session, result.contact_ids, result.account_ids, now=now, config=config
-            )
-            session.commit()
-            break
-        except IntegrityError:
-            session.rollback()
-            if attempt == 2:
-                raise
+
+    def store_and_score(now: datetime) -> IngestResult:
+        result = store(session, items, now=now)
+        recompute_scorecards(session, result.contact_ids, result.account_ids, now=now,
+                             config=config)  # fmt: skip
+        return result
+
+    result = commit_with_retry(session, store_and_score)
     kick_relay()
     for outcome in ("created", "updated", "unchanged"):
         ITEMS_INGESTED.labels(item, outcome).inc(getattr(result, outcome))

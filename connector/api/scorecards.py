@@ -20,9 +20,20 @@ protect(scorecards_blp, "read")
 _AUTH_DOC: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 
 
-def _metrics(values: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
-    values = values or {}
-    return {key: values.get(key) for key in keys}
+def _reply(subject: str, key: str, subject_id: int, identity: dict[str, Any]) -> dict[str, Any]:
+    """The stored scorecard of a found contact or account, every metric key present."""
+    from connector.app import db_session
+
+    card = stored_scorecard(db_session(), subject, subject_id)
+    values = card.values if card else {}
+    keys = CONTACT_METRICS if subject == "contact" else ACCOUNT_METRICS
+    return {
+        "subject": subject,
+        "key": key,
+        **identity,
+        "computed_at": card.computed_at if card else None,
+        "metrics": {metric: values.get(metric) for metric in keys},
+    }
 
 
 @scorecards_blp.get("/contacts/<string:key>/scorecard")
@@ -33,19 +44,10 @@ def contact_scorecard(key: str) -> dict[str, Any]:
     """A contact's scorecard (key: email or CRM id)"""
     from connector.app import db_session
 
-    session = db_session()
-    contact = find_contact(session, key)
+    contact = find_contact(db_session(), key)
     if contact is None:
         fail(404, f"No contact with email or CRM id {key!r}.")
-    card = stored_scorecard(session, "contact", contact.id)
-    return {
-        "subject": "contact",
-        "key": key,
-        "email": contact.email,
-        "crm_id": contact.crm_id,
-        "computed_at": card.computed_at if card else None,
-        "metrics": _metrics(card.values if card else None, CONTACT_METRICS),
-    }
+    return _reply("contact", key, contact.id, {"email": contact.email, "crm_id": contact.crm_id})
 
 
 @scorecards_blp.get("/accounts/<string:key>/scorecard")
@@ -56,16 +58,7 @@ def account_scorecard(key: str) -> dict[str, Any]:
     """An account's scorecard (key: domain or CRM id)"""
     from connector.app import db_session
 
-    session = db_session()
-    account = find_account(session, key)
+    account = find_account(db_session(), key)
     if account is None:
         fail(404, f"No account with domain or CRM id {key!r}.")
-    card = stored_scorecard(session, "account", account.id)
-    return {
-        "subject": "account",
-        "key": key,
-        "domain": account.domain,
-        "crm_id": account.crm_id,
-        "computed_at": card.computed_at if card else None,
-        "metrics": _metrics(card.values if card else None, ACCOUNT_METRICS),
-    }
+    return _reply("account", key, account.id, {"domain": account.domain, "crm_id": account.crm_id})

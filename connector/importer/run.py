@@ -148,11 +148,7 @@ def _store(
     with database.session() as session:
         for chunk in chunked(items, STORE_CHUNK):
             result = store(session, chunk, now=now)
-            total.created += result.created
-            total.updated += result.updated
-            total.unchanged += result.unchanged
-            total.contact_ids |= result.contact_ids
-            total.account_ids |= result.account_ids
+            total.merge(result)
             if progress is not None and storing is not None:
                 progress.advance(storing, len(chunk))
         subjects = [("contact", i) for i in sorted(total.contact_ids)] + [

@@ -17,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from connector.api.errors import error_response
 from connector.api.schemas import RatingIn, ResponseIn
-from connector.ingest import IngestResult, store_ratings, store_responses
+from connector.ingest import IngestResult, commit_with_retry, store_ratings, store_responses
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
 from connector.storage import WebhookDelivery, utcnow
@@ -136,38 +136,30 @@ def store_delivery(
     session = db_session()
     key = _delivery_key(delivery_id) if delivery_id else None
     config = ScoringConfig.from_config(current_app.config)
-    for attempt in (1, 2):
-        now = utcnow()
-        try:
-            if key is not None:
-                seen = session.scalar(
-                    select(WebhookDelivery.id).where(
-                        WebhookDelivery.provider == provider, WebhookDelivery.delivery_id == key
-                    )
+
+    def record_and_store(now: datetime) -> IngestResult | None:
+        if key is not None:
+            seen = session.scalar(
+                select(WebhookDelivery.id).where(
+                    WebhookDelivery.provider == provider, WebhookDelivery.delivery_id == key
                 )
-                if seen is not None:
-                    session.rollback()
-                    return {"status": "duplicate", "delivery_id": delivery_id}
-                session.add(WebhookDelivery(provider=provider, delivery_id=key, received_at=now))
-                session.flush()
-            stored = IngestResult()
-            for items, store in ((responses, store_responses), (ratings, store_ratings)):
-                if items:
-                    result = store(session, items, now=now)
-                    stored.created += result.created
-                    stored.updated += result.updated
-                    stored.unchanged += result.unchanged
-                    stored.contact_ids |= result.contact_ids
-                    stored.account_ids |= result.account_ids
-            recompute_scorecards(
-                session, stored.contact_ids, stored.account_ids, now=now, config=config
             )
-            session.commit()
-            break
-        except IntegrityError:
-            session.rollback()
-            if attempt == 2:
-                raise
+            if seen is not None:
+                return None
+            session.add(WebhookDelivery(provider=provider, delivery_id=key, received_at=now))
+            session.flush()
+        stored = IngestResult()
+        for items, store in ((responses, store_responses), (ratings, store_ratings)):
+            if items:
+                stored.merge(store(session, items, now=now))
+        recompute_scorecards(
+            session, stored.contact_ids, stored.account_ids, now=now, config=config
+        )
+        return stored
+
+    stored = commit_with_retry(session, record_and_store)
+    if stored is None:
+        return {"status": "duplicate", "delivery_id": delivery_id}
     return {
         "status": "stored",
         "delivery_id": delivery_id,
