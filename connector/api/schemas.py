@@ -54,7 +54,9 @@ class _Input(Schema):
             data["email"] = data["email"].lower()
         if data.get("account_domain"):
             data["account_domain"] = data["account_domain"].lower()
-        for key in ("comment", "touchpoint", "channel"):
+        # An empty key is no key (stored as "", a second one would break the unique index).
+        for key in ("comment", "touchpoint", "channel", "crm_id", "account_crm_id",
+                    "account_domain", "external_id"):  # fmt: skip
             if key in data and data[key] == "":
                 data[key] = None
         return data
@@ -115,7 +117,8 @@ class ResponseBatchIn(Schema):
     class Meta:
         unknown = RAISE
 
-    responses = fields.List(fields.Nested(ResponseIn), required=True)
+    responses = fields.List(fields.Nested(ResponseIn), required=True,
+                validate=validate.Length(min=1))  # fmt: skip
 
     @pre_load
     def wrap_single(self, data: Any, **_: Any) -> Any:
@@ -165,7 +168,8 @@ class RatingBatchIn(Schema):
     class Meta:
         unknown = RAISE
 
-    ratings = fields.List(fields.Nested(RatingIn), required=True)
+    ratings = fields.List(fields.Nested(RatingIn), required=True,
+              validate=validate.Length(min=1))  # fmt: skip
 
     @pre_load
     def wrap_single(self, data: Any, **_: Any) -> Any:

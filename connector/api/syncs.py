@@ -124,7 +124,8 @@ def sync_run(run_id: int) -> dict[str, Any]:
     """One sync run with its counts and rejected records"""
     from connector.app import db_session
 
-    run = db_session().get(SyncRun, run_id)
+    # ids are 32-bit integers: a larger one names no run (and would overflow the driver)
+    run = db_session().get(SyncRun, run_id) if run_id <= 2**31 - 1 else None
     if run is None:
         fail(404, f"No sync run {run_id}.")
     return run_summary(run)
