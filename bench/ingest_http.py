@@ -1,0 +1,283 @@
+"""Ingest speed under gunicorn on PostgreSQL, against a trivial endpoint of the same server.
+
+1. ``gunicorn -w 2 'connector.app:create_app()'`` on loopback, PostgreSQL (a database of the
+   run's own) and Redis (the relay kick; no worker runs). ``wrk`` (a second process; Debian:
+   ``apt-get install -y wrk``) drives ``GET /healthz`` and ``POST /api/v1/responses`` (one
+   response per request, a new ``external_id`` each, over 5,000 contacts at 500 accounts) in
+   alternating rounds of ``--seconds``; the figures are the medians of the rounds: requests/s,
+   p50 and p99 latency, and POST/healthz requests/s measured side by side.
+2. Batch ingest: ``{"responses": [...]}`` of 1,000 over HTTP, ``--batches`` times: responses/s.
+3. ``cx360 import`` of a ``--import-rows`` CSV into the same database (the command's function,
+   as ``bench/import_speed.py`` does on SQLite): rows/s.
+
+Targets (issue 8): >= 500 requests/s, p99 <= 100 ms, ratio >= 0.35; batch and import >=
+10,000 responses/s.
+
+    .venv/bin/python bench/ingest_http.py [--seconds 10] [--rounds 3] [--connections 8]
+        [--gunicorn-workers 2] [--batches 10] [--import-rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from _harness import (
+    ROOT,
+    BenchError,
+    finish,
+    fresh_redis,
+    median,
+    postgres_database,
+)
+from import_speed import write_history
+
+from connector.app import create_app, database
+from connector.auth import create_api_key
+from connector.importer.run import import_file
+from connector.importer.validation import ImportOptions
+from connector.scoring import ScoringConfig
+from connector.storage import Database
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local non2xx = summary.errors.status
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, "non2xx": %d, ' ..
+    '"socket_errors": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, non2xx,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+LUA_POST = r"""
+local counter = 0
+local threads = {}
+setup = function(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+request = function()
+  counter = counter + 1
+  local n = counter * 16 + (tid or 0)
+  local contact = n % 5000
+  local body = string.format(
+    '{"kind":"nps","score":%d,"email":"c%d@bench.example","account_domain":"acct-%d.example",' ..
+    '"answered_at":"2026-01-05T09:00:00Z","source":"wrk","external_id":"%s-%d","comment":"ok"}',
+    n % 11, contact, contact % 500, RUN, n)
+  return wrk.format("POST", "/api/v1/responses", {
+    ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. KEY}, body)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk(url: str, script: Path, seconds: float, connections: int, threads: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds:g}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if line is None:
+        raise BenchError(f"wrk printed no summary: {out.stdout[-500:]} {out.stderr[-500:]}")
+    result: dict[str, Any] = json.loads(line.removeprefix("WRKJSON "))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per round and endpoint")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=10, help="batches of 1,000")
+    parser.add_argument("--import-rows", type=int, default=20_000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (Debian: apt-get install -y wrk)")
+
+    work = Path(tempfile.mkdtemp(prefix="cx360-bi-"))
+    results: list[tuple[bool, str]] = []
+    try:
+        with postgres_database("cx360_bench_ingest") as url:
+            env_config = {
+                "CX360_DATABASE_URL": url,
+                "CX360_BROKER_URL": fresh_redis(),
+                "CX360_INSTANCE_PATH": str(work / "instance"),
+                "CX360_SECRET_KEY": "bench-secret",
+            }
+            app = create_app(env_config)
+            with database(app).session() as session:
+                _, key = create_api_key(session, "ingest", "bench ingest")
+            database(app).dispose()
+
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CX360_")}
+            env.update(env_config)
+            log = open(work / "gunicorn.log", "wb")  # noqa: SIM115
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-w", str(args.gunicorn_workers), "-b",
+                 f"127.0.0.1:{port}", "--log-level", "warning", "connector.app:create_app()"],
+                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if requests.get(base + "/healthz", timeout=1).ok:
+                            break
+                    except requests.RequestException:
+                        pass
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise BenchError(
+                            "gunicorn did not come up:\n" + _tail(work / "gunicorn.log")
+                        )
+                    time.sleep(0.2)
+                results += single_requests(args, base, key, work)
+                results += batches(args, base, key)
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+            results += import_rate(args, url, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return finish(results)
+
+
+def single_requests(
+    args: argparse.Namespace, base: str, key: str, work: Path
+) -> list[tuple[bool, str]]:
+    health = work / "health.lua"
+    health.write_text(LUA_DONE)
+    post = work / "post.lua"
+    post.write_text(f'KEY = "{key}"\n' + LUA_POST + LUA_DONE)
+    # warm-up: both gunicorn workers connect to the database and fill their caches
+    warm = min(2.0, args.seconds)
+    wrk(base + "/healthz", health, warm, args.connections, args.threads)
+    (work / "warm.lua").write_text(f'KEY = "{key}"\nRUN = "warm"\n' + LUA_POST + LUA_DONE)
+    wrk(base, work / "warm.lua", warm, args.connections, args.threads)
+    posts: list[dict[str, Any]] = []
+    healths: list[dict[str, Any]] = []
+    for number in range(args.rounds):
+        healths.append(wrk(base + "/healthz", health, args.seconds, args.connections, args.threads))
+        post.write_text(f'KEY = "{key}"\nRUN = "r{number}"\n' + LUA_POST + LUA_DONE)
+        posts.append(wrk(base, post, args.seconds, args.connections, args.threads))
+        h, p = healths[-1], posts[-1]
+        print(
+            f"round {number + 1}: healthz {h['rps']:7.0f} req/s p50 {h['p50_ms']:6.1f} ms "
+            f"p99 {h['p99_ms']:6.1f} ms | POST {p['rps']:6.0f} req/s p50 {p['p50_ms']:6.1f} ms "
+            f"p99 {p['p99_ms']:6.1f} ms, non-2xx {p['non2xx']}, socket errors {p['socket_errors']}"
+        )
+    rps = median([p["rps"] for p in posts])
+    p50 = median([p["p50_ms"] for p in posts])
+    p99 = median([p["p99_ms"] for p in posts])
+    ratio = median([p["rps"] / h["rps"] for p, h in zip(posts, healths, strict=True)])
+    errors = sum(p["non2xx"] + p["socket_errors"] for p in posts)
+    health_rps = median([h["rps"] for h in healths])
+    print(
+        f"POST /api/v1/responses (1 per request), median of {args.rounds} rounds: {rps:.0f} "
+        f"req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms; healthz {health_rps:.0f}"
+        f" req/s; ratio POST/healthz {ratio:.2f}; {args.connections} connections, "
+        f"{args.gunicorn_workers} gunicorn workers"
+    )
+    return [
+        (rps >= 500, f"single-response ingest {rps:.0f} requests/s >= 500"),
+        (p99 <= 100, f"single-response ingest p99 {p99:.1f} ms <= 100 ms"),
+        (ratio >= 0.35, f"ingest/healthz ratio {ratio:.2f} >= 0.35"),
+        (errors == 0, f"{errors} failed requests (0)"),
+    ]
+
+
+def batches(args: argparse.Namespace, base: str, key: str) -> list[tuple[bool, str]]:
+    if args.batches <= 0:
+        return []
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {key}"}
+    rates = []
+    for number in range(args.batches):
+        items = [
+            {"kind": "nps" if i % 5 else "csat", "score": i % 11 if i % 5 else 1 + i % 5,
+             "email": f"b{(number * 1000 + i) % 20000}@batch.example",
+             "account_domain": f"batch-{i % 200}.example", "answered_at": "2026-01-05T09:00:00Z",
+             "source": "batch", "external_id": f"b{number}-{i}"}
+            for i in range(1000)
+        ]  # fmt: skip
+        started = time.perf_counter()
+        reply = session.post(base + "/api/v1/responses", json={"responses": items},
+                             headers=headers, timeout=120)  # fmt: skip
+        seconds = time.perf_counter() - started
+        if reply.status_code != 200:
+            raise BenchError(f"batch POST: {reply.status_code} {reply.text[:300]}")
+        rates.append(1000 / seconds)
+    rate = median(rates)
+    print(
+        f"batch ingest ({args.batches} x 1,000 responses over HTTP): median {rate:,.0f} "
+        f"responses/s (min {min(rates):,.0f}, max {max(rates):,.0f})"
+    )
+    return [(rate >= 10_000, f"batch ingest {rate:,.0f} responses/s >= 10,000")]
+
+
+def import_rate(args: argparse.Namespace, url: str, work: Path) -> list[tuple[bool, str]]:
+    if args.import_rows <= 0:
+        return []
+    path = work / "history.csv"
+    write_history(path, args.import_rows)
+    db = Database(url)
+    try:
+        summary = import_file(db, path, ImportOptions(source="bench-import"),
+                              now=datetime.now(UTC), scoring=ScoringConfig())  # fmt: skip
+    finally:
+        db.dispose()
+    rate = args.import_rows / summary.seconds
+    print(
+        f"cx360 import of {args.import_rows:,} CSV rows into PostgreSQL: {summary.seconds:.2f} s "
+        f"= {rate:,.0f} rows/s"
+    )
+    return [(rate >= 10_000, f"cx360 import {rate:,.0f} rows/s >= 10,000 (PostgreSQL)")]
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
