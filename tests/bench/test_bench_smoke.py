@@ -1,0 +1,105 @@
+"""Each benchmark script runs at a tiny size and prints its figures and a PASS/FAIL line.
+
+These keep the scripts in ``bench/`` from rotting; they never check timing thresholds (a
+tiny run on a shared machine says nothing about speed). PostgreSQL and Redis as the
+benchmarks use them: a database created and dropped by the script, and a Redis database of
+the smoke tests' own (CX360_BENCH_REDIS_URL, default /11) so a benchmark run at the same
+time on /9 is not disturbed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from tests.conftest import service_missing
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE_REDIS = os.environ.get("CX360_SMOKE_REDIS_URL", "redis://127.0.0.1:6379/11")
+POSTGRES = os.environ.get(
+    "CX360_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+FINAL = re.compile(r"^(PASS|FAIL) \(\d+/\d+ targets\)$", re.MULTILINE)
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def services() -> None:
+    try:
+        engine = create_engine(POSTGRES)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        service_missing(f"PostgreSQL at {POSTGRES} ({type(exc).__name__})")
+    try:
+        redis.Redis.from_url(SMOKE_REDIS, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {SMOKE_REDIS} ({type(exc).__name__})")
+
+
+def run(script: str, *args: str) -> str:
+    env = {**os.environ, "CX360_BENCH_REDIS_URL": SMOKE_REDIS, "CX360_BENCH_POSTGRES_URL": POSTGRES}
+    env = {k: v for k, v in env.items() if not k.startswith(("HUBSPOT_", "SALESFORCE_"))}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    # 0 = every target met, 1 = a target missed: both are a benchmark that ran
+    assert done.returncode in (0, 1), output[-3000:]
+    assert FINAL.search(done.stdout), output[-3000:]
+    return done.stdout
+
+
+def test_crm_calls_prints_calls_per_stage_ratio_and_backfill():
+    out = run("crm_calls.py", "--contacts", "300", "--accounts", "5", "--naive", "20",
+              "--backfill", "2100", "--chunk", "200")  # fmt: skip
+    assert "=== hubspot: 300 contacts ===" in out and "=== salesforce: 300 contacts ===" in out
+    assert re.search(r"contact resolution\s+\d+ calls", out)
+    assert re.search(r"re-run, nothing changed: \d+ write calls", out)
+    assert re.search(r"ratio naive/batched .* calls per contact [\d,]+x", out)
+    assert re.search(r"Bulk API 2\.0 backfill of 2,100 records: \d+ calls", out)
+
+
+def test_rate_limit_prints_time_floor_and_429s():
+    out = run("rate_limit.py", "--contacts", "1000", "--warmup", "4", "--timeout", "25")
+    assert re.search(r"1,000 contacts pushed by 2 workers in [\d.]+ s; \d+ HubSpot calls", out)
+    assert re.search(r"floor: ceil\(1000/100\) = 10 calls at 19 calls/s = [\d.]+ s", out)
+    assert re.search(r"\d+ answered 429", out)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)")
+def test_ingest_http_prints_rates_latencies_and_ratio():
+    out = run("ingest_http.py", "--seconds", "1", "--rounds", "1", "--batches", "1",
+              "--import-rows", "500", "--connections", "2")  # fmt: skip
+    assert re.search(r"POST /api/v1/responses .* [\d.]+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms", out)
+    assert re.search(r"ratio POST/healthz [\d.]+", out)
+    assert re.search(r"batch ingest .* median [\d,]+ responses/s", out)
+    assert re.search(r"cx360 import of 500 CSV rows into PostgreSQL: .* rows/s", out)
+
+
+def test_end_to_end_prints_p50_and_p95():
+    out = run("end_to_end.py", "--responses", "15", "--rate", "15", "--warmup", "4")
+    assert re.search(r"field updated in the CRM: p50 [\d.]+ s, p95 [\d.]+ s", out)
+
+
+def test_recompute_scale_prints_time_and_peak_memory():
+    out = run("recompute_scale.py", "--responses", "3000", "--contacts", "600",
+              "--accounts", "60", "--chunk", "200")  # fmt: skip
+    assert re.search(r"full recompute of 600 contacts \+ 60 accounts .*: [\d.]+ s", out)
+    assert re.search(r"peak RSS \d+ MiB", out)
