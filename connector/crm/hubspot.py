@@ -53,6 +53,8 @@ _CLIENT_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
 )
 # Association type "task to contact" / "task to company" (HUBSPOT_DEFINED).
 _TASK_ASSOCIATION = {"contact": 204, "account": 192}
+#: Unique tasks property holding cx360's follow-up key (see FollowUpTask.key).
+FOLLOW_UP_KEY_PROPERTY = "cx360_follow_up_key"
 BATCH_LIMIT = 100
 T = TypeVar("T")
 
@@ -241,8 +243,43 @@ class HubSpotAdapter:
         return described
 
     def prepare(self, subject: Subject, *, dry_run: bool = False) -> list[str]:
-        """Create the property group when missing; returns what it created."""
-        obj = _OBJECTS[subject]
+        """Create the property group when missing (and, for contacts, the tasks' follow-up
+        key property); returns what it created."""
+        made = self._prepare_group(_OBJECTS[subject], dry_run=dry_run)
+        if subject == "contact":
+            made += self._prepare_follow_up_key(dry_run=dry_run)
+        return made
+
+    def _prepare_follow_up_key(self, *, dry_run: bool) -> list[str]:
+        body = self._call(
+            "tasks.properties", lambda c: c.crm.properties.core_api.get_all("tasks", **self._raw())
+        )
+        if any(p.get("name") == FOLLOW_UP_KEY_PROPERTY for p in (body or {}).get("results", [])):
+            return []
+        made = [f"property {FOLLOW_UP_KEY_PROPERTY} on tasks (unique values)"]
+        if dry_run:
+            return made
+        prop = {
+            "name": FOLLOW_UP_KEY_PROPERTY,
+            "label": "cx360 follow-up key",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": "taskinformation",
+            "hasUniqueValue": True,
+            "description": "Set by cx360 on follow-up tasks so a retried creation never "
+            "creates a second task.",
+        }
+        try:
+            self._call(
+                "tasks.properties.create",
+                lambda c: c.crm.properties.core_api.create("tasks", prop, **self._raw()),
+            )
+        except FatalCrmError as exc:
+            if exc.status != 409:  # created meanwhile
+                raise
+        return made
+
+    def _prepare_group(self, obj: str, *, dry_run: bool) -> list[str]:
         name, label = self.property_group
         body = self._call(
             f"{obj}.groups", lambda c: c.crm.properties.groups_api.get_all(obj, **self._raw())
@@ -483,20 +520,13 @@ class HubSpotAdapter:
 
     # ------------------------------------------------------------------ tasks
     def create_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
+        if tasks and all(t.key for t in tasks):
+            return self._upsert_tasks(tasks)
         outcomes: list[WriteOutcome] = []
         for chunk in _chunks(list(tasks), BATCH_LIMIT):
             inputs = []
             for task in chunk:
-                due = datetime.combine(task.due, time(9, 0), tzinfo=UTC)
-                properties = {
-                    "hs_timestamp": due.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                    "hs_task_subject": task.title,
-                    "hs_task_body": task.body,
-                    "hs_task_status": "NOT_STARTED",
-                    "hs_task_priority": task.priority.upper(),
-                }
-                if task.owner_id:
-                    properties["hubspot_owner_id"] = task.owner_id
+                properties = _task_properties(task)
                 inputs.append(
                     {
                         "properties": properties,
@@ -544,6 +574,66 @@ class HubSpotAdapter:
                 outcomes.extend(WriteOutcome(t.record_id, "rejected", reason) for t in chunk)
         return outcomes
 
+    def _upsert_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
+        """Upsert on the follow-up key, then associate: repeating either changes nothing."""
+        outcomes: list[WriteOutcome] = []
+        for chunk in _chunks(list(tasks), BATCH_LIMIT):
+            inputs = [
+                {
+                    "idProperty": FOLLOW_UP_KEY_PROPERTY,
+                    "id": t.key,
+                    "properties": {**_task_properties(t), FOLLOW_UP_KEY_PROPERTY: t.key},
+                }
+                for t in chunk
+            ]
+            try:
+                reply = (
+                    self._call(
+                        "tasks.batch.upsert",
+                        lambda c, i: c.crm.objects.tasks.batch_api.upsert(
+                            {"inputs": i}, **self._raw()
+                        ),
+                        inputs,
+                    )
+                    or {}
+                )
+            except FatalCrmError as exc:
+                if exc.status not in {400, 404}:
+                    raise
+                outcomes.extend(
+                    WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
+                )
+                continue
+            by_key = {
+                str((r.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY)): str(r.get("id"))
+                for r in reply.get("results") or []
+            }
+            created = [(t, by_key[str(t.key)]) for t in chunk if str(t.key) in by_key]
+            for subject in ("contact", "account"):
+                pairs = [(t, task_id) for t, task_id in created if t.subject == subject]
+                if pairs:
+                    self._associate_tasks(subject, pairs)
+            reason = "; ".join(str(e.get("message")) for e in reply.get("errors") or [])
+            outcomes.extend(
+                WriteOutcome(t.record_id, "written", created_id=by_key[str(t.key)])
+                if str(t.key) in by_key
+                else WriteOutcome(t.record_id, "rejected", reason or "not created")
+                for t in chunk
+            )
+        return outcomes
+
+    def _associate_tasks(self, subject: Subject, pairs: list[tuple[FollowUpTask, str]]) -> None:
+        to_type = _OBJECTS[subject]
+        body = {
+            "inputs": [{"from": {"id": task_id}, "to": {"id": t.record_id}} for t, task_id in pairs]
+        }
+        self._call(
+            f"tasks.associations.{to_type}",
+            lambda c: c.crm.associations.v4.batch_api.create_default(
+                "tasks", to_type, body, **self._raw()
+            ),
+        )
+
     # ------------------------------------------------------------------ read
     def read(
         self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]
@@ -552,6 +642,20 @@ class HubSpotAdapter:
             str(r["id"]): {f: (r.get("properties") or {}).get(f) for f in fields}
             for r in self._batch_read(subject, crm_ids, fields, None)
         }
+
+
+def _task_properties(task: FollowUpTask) -> dict[str, str]:
+    due = datetime.combine(task.due, time(9, 0), tzinfo=UTC)
+    properties = {
+        "hs_timestamp": due.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "hs_task_subject": task.title,
+        "hs_task_body": task.body,
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": task.priority.upper(),
+    }
+    if task.owner_id:
+        properties["hubspot_owner_id"] = task.owner_id
+    return properties
 
 
 def _options(options: Sequence[PicklistOption], start: int = 0) -> list[dict[str, Any]]:

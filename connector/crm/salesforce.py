@@ -144,6 +144,10 @@ def _operation_of(url: str) -> str:
     return "sobjects" if path.startswith("sobjects") else path.split("/", 1)[0]
 
 
+#: Text external-id field on Task that holds cx360's follow-up key (see FollowUpTask.key).
+FOLLOW_UP_KEY_FIELD = "CX360_Follow_Up_Key__c"
+
+
 class _CountedTransport(HTTPAdapter):
     """Lets the call counter's ``before_call`` run before every request (rate limiting)."""
 
@@ -284,7 +288,35 @@ class SalesforceAdapter:
         }
 
     def prepare(self, subject: Subject, *, dry_run: bool = False) -> list[str]:
-        return []
+        """For contacts: the Task field holding follow-up keys (idempotent task creation)."""
+        if subject != "contact":
+            return []
+        described = self._restful("sobjects/Task/describe") or {}
+        if any(f.get("name") == FOLLOW_UP_KEY_FIELD for f in described.get("fields", [])):
+            return []
+        made = [f"Task.{FOLLOW_UP_KEY_FIELD} (Text(80), external id, unique)"]
+        if dry_run:
+            return made
+        body = {
+            # Task custom fields are defined on the Activity object.
+            "FullName": f"Activity.{FOLLOW_UP_KEY_FIELD}",
+            "Metadata": {
+                "label": "cx360 follow-up key",
+                "type": "Text",
+                "length": 80,
+                "externalId": True,
+                "unique": True,
+                "caseSensitive": True,
+                "description": "Set by cx360 on follow-up tasks so a retried creation never "
+                "creates a second task.",
+            },
+        }
+        self._call(
+            "tooling.CustomField.create",
+            lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body),
+        )
+        self._grant_on("Task", [FOLLOW_UP_KEY_FIELD])
+        return made
 
     def create_field(self, subject: Subject, spec: FieldSpec) -> None:
         body = {"FullName": f"{_OBJECTS[subject]}.{spec.name}", "Metadata": _field_metadata(spec)}
@@ -330,7 +362,9 @@ class SalesforceAdapter:
         self, subject: Subject, fields: Sequence[str], *, dry_run: bool = False
     ) -> list[str]:
         """Read and edit on ``fields`` for the permission set (created when missing)."""
-        obj = _OBJECTS[subject]
+        return self._grant_on(_OBJECTS[subject], fields, dry_run=dry_run)
+
+    def _grant_on(self, obj: str, fields: Sequence[str], *, dry_run: bool = False) -> list[str]:
         found = self._query_all(
             format_soql("SELECT Id FROM PermissionSet WHERE Name = {}", self.permission_set)
         )
@@ -495,9 +529,21 @@ class SalesforceAdapter:
                 if task.owner_id:
                     record["OwnerId"] = task.owner_id
                 records.append(record)
-            results = self._restful(
-                "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
-            )
+            if all(t.key for t in chunk):
+                # Upsert on the follow-up key: a repeated creation updates, never duplicates.
+                for record, task in zip(records, chunk, strict=True):
+                    record[FOLLOW_UP_KEY_FIELD] = task.key
+                results = self._restful(
+                    f"composite/sobjects/Task/{FOLLOW_UP_KEY_FIELD}",
+                    method="PATCH",
+                    json={"allOrNone": False, "records": records},
+                )
+            else:
+                results = self._restful(
+                    "composite/sobjects",
+                    method="POST",
+                    json={"allOrNone": False, "records": records},
+                )
             outcomes.extend(
                 _collection_outcomes("Task", [t.record_id for t in chunk], results or [], True)
             )

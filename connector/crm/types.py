@@ -91,6 +91,9 @@ class FollowUpTask:
     owner_id: str | None = None
     body: str = ""
     priority: str = "High"
+    #: Idempotency key stored on the task (a unique CRM field): creating a task again with
+    #: the same key updates the one that exists, so a retry after a crash never duplicates.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

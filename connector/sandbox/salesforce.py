@@ -1225,7 +1225,9 @@ class SalesforceSurface:
                 "Required fields are missing: [FullName, Metadata]",
                 ["FullName", "Metadata"],
             )
-        obj = self.data.object_named(object_name)
+        # Task (and Event) custom fields are defined on the Activity object, as in the
+        # Metadata API (not confirmed against official docs with the search tool).
+        obj = self.data.object_named("Task" if object_name == "Activity" else object_name)
         if obj is None:
             raise sf_error(
                 400,

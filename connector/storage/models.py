@@ -269,5 +269,8 @@ class FollowUp(Base):
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     # What made it: the detractor change's time (nps.category_changed_at or nps.date).
     trigger_key: Mapped[str] = mapped_column(String(64))
+    # The task as sent (title, body, due, owner, record), so a claim whose creation was cut
+    # short (worker killed) is sent again; the CRM dedupes it on the task's follow-up key.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     crm_task_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

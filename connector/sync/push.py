@@ -12,10 +12,11 @@ follow-up task row is written before the task is created.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -39,6 +40,20 @@ from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
 
 log = logging.getLogger(__name__)
+
+
+def follow_up_key(contact_id: int, trigger_key: str) -> str:
+    """The task's idempotency key: one per contact and detractor change (≤ 80 characters)."""
+    digest = hashlib.sha256(trigger_key.encode()).hexdigest()[:16]
+    return f"cx360-{contact_id}-{digest}"
+
+
+def task_payload(task: FollowUpTask) -> dict[str, Any]:
+    return {**asdict(task), "due": task.due.isoformat()}
+
+
+def task_from_payload(payload: dict[str, Any]) -> FollowUpTask:
+    return FollowUpTask(**{**payload, "due": date.fromisoformat(payload["due"])})
 
 
 @dataclass
@@ -228,6 +243,9 @@ class Pusher:
                 pending.trigger_key = str(
                     values.get("nps.category_changed_at") or values.get("nps.date") or ""
                 )[:64]
+                pending.task = replace(
+                    pending.task, key=follow_up_key(subject_id, pending.trigger_key)
+                )
         if self.dry_run:
             report.plan.append(
                 {"subject": subject, "id": subject_id, "crm_id": crm_id, "changes": changes,
@@ -265,30 +283,62 @@ class Pusher:
                 self._create_tasks(tasks, report)
 
     def _create_tasks(self, planned: list[_Pending], report: PushReport) -> None:
-        """Create each follow-up task once: its row is claimed before the CRM call."""
-        claimed: list[tuple[_Pending, FollowUp]] = []
+        """Create each follow-up task once.
+
+        Its row (with the task as sent) is claimed before the CRM call; the task carries a key
+        the CRM keeps unique. A worker killed between the claim and the CRM's answer leaves the
+        row pending, and a later push sends it again (``_resend_pending``): the CRM then
+        updates the task it may already have made instead of adding a second one.
+        """
+        claimed: list[FollowUp] = []
         for pending in planned:
-            row = FollowUp(contact_id=pending.subject_id, trigger_key=pending.trigger_key or "")
+            if pending.task is None:
+                continue
+            row = FollowUp(
+                contact_id=pending.subject_id,
+                trigger_key=pending.trigger_key or "",
+                payload=task_payload(pending.task),
+            )
             try:
                 with self.session.begin_nested():
                     self.session.add(row)
             except IntegrityError:
                 continue  # created before (an earlier run or a duplicate delivery)
-            claimed.append((pending, row))
+            claimed.append(row)
         self.session.commit()
-        if not claimed:
+        self._send_tasks(claimed, report)
+
+    def _send_tasks(self, rows: list[FollowUp], report: PushReport) -> None:
+        if not rows:
             return
-        tasks = [p.task for p, _ in claimed if p.task is not None]
-        outcomes = self.adapter.create_tasks(tasks)
-        for (_pending, row), outcome in zip(claimed, outcomes, strict=False):
+        outcomes = self.adapter.create_tasks([task_from_payload(r.payload or {}) for r in rows])
+        for row, outcome in zip(rows, outcomes, strict=False):
             if outcome.status == "written":
                 row.crm_task_id = outcome.created_id
                 report.tasks_created += 1
-            else:
+            else:  # stays pending: the next push of this contact sends it again
                 log.warning("follow-up task for contact %s not created: %s",
                             row.contact_id, outcome.reason)  # fmt: skip
-                self.session.delete(row)  # let a later push try again
         self.session.commit()
+
+    def _resend_pending(self, contact_ids: Sequence[int], report: PushReport) -> None:
+        """Send again the claimed tasks of these contacts that never got the CRM's answer.
+
+        Safe at any time: the CRM keeps the key unique, so a task that did arrive is updated
+        (to the same values), not added again.
+        """
+        rows: list[FollowUp] = []
+        for chunk in chunked(sorted(contact_ids)):
+            rows.extend(
+                self.session.scalars(
+                    select(FollowUp).where(
+                        FollowUp.contact_id.in_(chunk),
+                        FollowUp.crm_task_id.is_(None),
+                        FollowUp.payload.is_not(None),
+                    )
+                )
+            )
+        self._send_tasks(rows, report)
 
     # -- the whole push --------------------------------------------------------------------
 
@@ -334,6 +384,8 @@ class Pusher:
         try:
             self._write("contact", planned, report)
             self._write("account", planned_accounts, report)
+            if self.mapping.follow_up.enabled:
+                self._resend_pending([c.id for c in matched], report)
         except RetriableCrmError:
             self.session.commit()  # keep what was written; the caller retries the rest
             raise

@@ -156,7 +156,9 @@ def test_given_salesforce_install_when_done_then_the_permission_set_grants_every
 
     granted = {p["Field"] for p in permissions if p["PermissionsRead"] and p["PermissionsEdit"]}
     assert {"Contact.CX_NPS_Category__c", "Account.CX_Segment__c"} <= granted
-    assert len(granted) == 33
+    # the 33 mapped fields, plus the Task field that keeps follow-up task creation idempotent
+    assert len(granted) == 34
+    assert "Task.CX360_Follow_Up_Key__c" in granted
 
 
 @pytest.mark.parametrize("crm", CRMS)

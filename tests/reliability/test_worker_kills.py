@@ -75,9 +75,5 @@ def test_given_workers_killed_repeatedly_when_pushing_then_crm_is_exact_with_one
     assert kills >= 2, "the push finished before the workers could be killed"
     assert not check.wrong, check.summary()
     assert not check.duplicate_tasks and not check.stray_tasks, check.summary()
-    if check.missing_tasks:
-        # Known open bug (docs/reliability.md): a worker killed after claiming follow_ups rows
-        # and before the CRM created the tasks leaves the claims without tasks for good.
-        pytest.xfail("follow-up tasks lost to a kill between claim and creation: "
-                     + check.summary())  # fmt: skip
+    assert not check.missing_tasks, check.summary()
     assert check.tasks == len(load.detractors)
