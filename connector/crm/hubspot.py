@@ -153,6 +153,7 @@ class HubSpotAdapter:
         self._timeout = timeout
         self.property_group = property_group
         self.calls = ApiCallCounter()
+        self._batch_apis: dict[tuple[int, str], Any] = {}
         self._client = self._new_client(token_provider())
 
     def _new_client(self, token: str) -> HubSpot:
@@ -194,9 +195,18 @@ class HubSpotAdapter:
     def _raw(self) -> dict[str, Any]:
         return {"_preload_content": False, "_request_timeout": self._timeout}
 
-    @staticmethod
-    def _batch_api(client: HubSpot, subject: Subject) -> Any:
-        return getattr(client.crm, _OBJECTS[subject]).batch_api
+    def _batch_api(self, client: HubSpot, subject: Subject) -> Any:
+        """The object's batch API, kept per client.
+
+        The library builds a new API client, with its own connection pool, on every attribute
+        access; keeping one per object reuses the TLS connection for every batch call.
+        """
+        key = (id(client), subject)
+        api = self._batch_apis.get(key)
+        if api is None:
+            self._batch_apis = {k: v for k, v in self._batch_apis.items() if k[0] == id(client)}
+            api = self._batch_apis[key] = getattr(client.crm, _OBJECTS[subject]).batch_api
+        return api
 
     # ------------------------------------------------------------------ check
     def check(self) -> list[CheckFinding]:
