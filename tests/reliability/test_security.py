@@ -164,8 +164,8 @@ SALESFORCE_TOKEN = re.compile(r"00D5g000004sBox![\w-]+")  # what the sandbox iss
 
 
 def full_run(pipeline: Pipeline, emails: list[str]) -> list[str]:
-    """Install, ingest (REST and webhook), push through the worker, a sync and a dry run via
-    the API. Returns every API key created."""
+    """Install, ingest (REST and webhook), push through the worker, a sync, a dry run and an
+    erasure via the API. Returns every API key created."""
     pipeline.install()
     headers = {scope: pipeline.headers(scope) for scope in SCOPES}
     client = pipeline.app.test_client()
@@ -206,6 +206,8 @@ def full_run(pipeline: Pipeline, emails: list[str]) -> list[str]:
     reply = client.post("/api/v1/syncs", json={"dry_run": True, "full": True},
                         headers=headers["admin"])  # fmt: skip
     assert reply.status_code == 202 and reply.get_json()["dry_run"], reply.get_json()
+    reply = client.delete(f"/api/v1/people/{emails[1]}", headers=headers["admin"])  # erasure
+    assert reply.status_code == 200, reply.get_json()
     pipeline.stop_workers()  # flushes the worker's log
     return [h["Authorization"].removeprefix("Bearer ") for h in headers.values()]
 
