@@ -60,6 +60,12 @@ MAX_ERRORS_SHOWN = 50
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where --skip-invalid writes rejected rows. Default: FILE.rejected.<ext> beside FILE.",
 )
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Also score the imported contacts and accounts in this command (without a worker); "
+    "by default the worker scores and pushes them.",
+)
 def import_command(
     file: Path,
     kind: str | None,
@@ -69,6 +75,7 @@ def import_command(
     timezone: str,
     skip_invalid: bool,
     rejected_path: Path | None,
+    recompute: bool,
 ) -> None:
     """Import survey responses (or, with --kind rating, employee ratings) from FILE.
 
@@ -105,6 +112,7 @@ def import_command(
                 skip_invalid=skip_invalid,
                 rejected_path=rejected_path,
                 progress=progress,
+                recompute=recompute,
             )
     except InvalidRows as exc:
         errors = exc.report.errors
@@ -132,6 +140,11 @@ def import_command(
         f"{summary.contacts} contacts, {summary.accounts} accounts) "
         f"in {summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s)."
     )
+    if not recompute:
+        click.echo(
+            "Their scores are computed and written to the CRM by the worker (cx360 worker), "
+            "or now by cx360 sync."
+        )
     if summary.rejected_path is not None:
         click.echo(
             f"{summary.rejected} invalid rows skipped; written with their errors to "

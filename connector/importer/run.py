@@ -97,8 +97,14 @@ def import_file(
     skip_invalid: bool = False,
     rejected_path: Path | None = None,
     progress: Progress | None = None,
+    recompute: bool = False,
 ) -> ImportSummary:
-    """Import ``path``; raises :class:`InvalidRows` (nothing stored) or FileFormatError."""
+    """Import ``path``; raises :class:`InvalidRows` (nothing stored) or FileFormatError.
+
+    The touched contacts and accounts are recorded in the outbox, so the worker scores and
+    pushes them (as for any ingest); ``recompute`` scores them here too, for a setup that runs
+    no worker.
+    """
     started = time.perf_counter()
     file_format = file_format or detect_format(path)
     header = _check_columns(path, file_format, options)
@@ -124,7 +130,8 @@ def import_file(
         ]
         write_rejected(summary.rejected_path, file_format, rejected, header)
 
-    result = _store(database, report.valid, options, now=now, scoring=scoring, progress=progress)
+    result = _store(database, report.valid, options, now=now, scoring=scoring, progress=progress,
+                    recompute=recompute)  # fmt: skip
     summary.stored = len(report.valid)
     summary.created, summary.updated = result.created, result.updated
     summary.unchanged = result.unchanged
@@ -141,6 +148,7 @@ def _store(
     now: datetime,
     scoring: ScoringConfig,
     progress: Progress | None,
+    recompute: bool,
 ) -> IngestResult:
     store = store_ratings if options.is_rating else store_responses
     total = IngestResult()
@@ -151,6 +159,8 @@ def _store(
             total.merge(result)
             if progress is not None and storing is not None:
                 progress.advance(storing, len(chunk))
+        if not recompute:
+            return total
         subjects = [("contact", i) for i in sorted(total.contact_ids)] + [
             ("account", i) for i in sorted(total.account_ids)
         ]

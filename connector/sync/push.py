@@ -355,9 +355,11 @@ class Pusher:
         report.unmatched += len(contacts) - len(matched)
         report.unmatched += sum(1 for a in accounts if not a.crm_id)
 
-        recompute_contacts(self.session, [c.id for c in matched], now=self.now,
+        # Every subject is scored, matched or not: the API and the pages show unmatched
+        # people's scores too, and an import leaves its scoring to this push.
+        recompute_contacts(self.session, [c.id for c in contacts], now=self.now,
                            config=self.scoring)  # fmt: skip
-        recompute_accounts(self.session, [a.id for a in accounts if a.crm_id], now=self.now,
+        recompute_accounts(self.session, [a.id for a in accounts], now=self.now,
                            config=self.scoring)  # fmt: skip
         self.session.commit()
 

@@ -66,17 +66,54 @@ def test_given_spreadsheet_with_own_column_names_when_importing_then_rows_stored
         ],
     )
     result = run(
-        str(path), "--kind", "nps", "--source", "sheet", "--column", "external_id=Response ID",
-        "--column", "email=Mail", "--column", "score=Rating", "--column", "comment=Why",
-        "--column", "answered_at=Date", "--timezone", "Europe/Berlin",
-    )  # fmt: skip
+        str(path),
+        "--kind",
+        "nps",
+        "--source",
+        "sheet",
+        "--column",
+        "external_id=Response ID",
+        "--column",
+        "email=Mail",
+        "--column",
+        "score=Rating",
+        "--column",
+        "comment=Why",
+        "--column",
+        "answered_at=Date",
+        "--timezone",
+        "Europe/Berlin",
+    )
     assert result.exit_code == 0, result.output
     assert "2 of 2 rows imported" in result.output
     first, second = _responses(database_url)
     assert (first.source, first.external_id, first.kind, first.score) == ("sheet", "1", "nps", 9)
     assert first.comment == "Great" and second.comment is None
     assert first.answered_at.isoformat() == "2024-03-01T08:00:00+00:00"
+    # scoring and pushing is the worker's (the outbox), unless --recompute
     assert _count(database_url, OutboxItem) >= 2
+    assert _count(database_url, Scorecard) == 0
+    again = run(
+        str(path),
+        "--kind",
+        "nps",
+        "--source",
+        "sheet",
+        "--recompute",
+        "--column",
+        "external_id=Response ID",
+        "--column",
+        "email=Mail",
+        "--column",
+        "score=Rating",
+        "--column",
+        "comment=Why",
+        "--column",
+        "answered_at=Date",
+        "--timezone",
+        "Europe/Berlin",
+    )
+    assert again.exit_code == 0, again.output
     assert _count(database_url, Scorecard) >= 2
 
 
