@@ -237,7 +237,7 @@ def run_crm(
                 if stage == "write":
                     print(f"    contacts {first['write:contact']:6d}, accounts "
                           f"{first['write:account']:6d} ({args.accounts} accounts, "
-                          f"written once per push chunk of {args.chunk})")  # fmt: skip
+                          "each written once, after their contacts)")  # fmt: skip
             print("  sandbox endpoints:", ", ".join(f"{k}={v}" for k, v in endpoints.items()))
 
             with database(bench.app).session() as session:

@@ -34,7 +34,7 @@ from connector.crm.types import (
     RecordUpdate,
     Subject,
 )
-from connector.ingest import chunked
+from connector.ingest import chunked, write_outbox
 from connector.scorecards import recompute_accounts, recompute_contacts
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
@@ -65,6 +65,8 @@ class PushReport:
     tasks_created: int = 0
     rejections: list[dict[str, Any]] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    #: Accounts the CRM named for newly resolved contacts (pushed after the contacts).
+    linked_accounts: set[int] = field(default_factory=set)
     #: Subjects whose write hit a transient per-record error; push them again later.
     retry_contacts: set[int] = field(default_factory=set)
     retry_accounts: set[int] = field(default_factory=set)
@@ -74,6 +76,7 @@ class PushReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejections.extend(other.rejections)
         self.plan.extend(other.plan)
+        self.linked_accounts |= other.linked_accounts
         self.retry_contacts |= other.retry_contacts
         self.retry_accounts |= other.retry_accounts
 
@@ -254,7 +257,11 @@ class Pusher:
         return pending
 
     def _write(self, subject: Subject, planned: list[_Pending], report: PushReport) -> None:
-        for batch in chunked(planned, self.adapter.max_batch):
+        # Above the adapter's bulk threshold (Salesforce: Bulk API 2.0) the whole plan goes in
+        # one call, so a large backfill is a handful of bulk-job calls, not one per 200.
+        bulk_threshold = getattr(self.adapter, "bulk_threshold", None)
+        size = len(planned) if bulk_threshold and len(planned) > bulk_threshold else None
+        for batch in chunked(planned, size or self.adapter.max_batch):
             outcomes = self.adapter.write(
                 subject, [RecordUpdate(crm_id=p.crm_id, values=p.changes) for p in batch]
             )
@@ -347,8 +354,13 @@ class Pusher:
         contacts = self._load(Contact, contact_ids)
         known_before = {c.id for c in contacts if c.crm_id}
         linked = self._resolve_contacts(contacts, report)
-        account_set = set(account_ids) | linked
-        account_set |= {c.account_id for c in contacts if c.account_id is not None}
+        # Accounts are pushed once, by their own outbox rows, not with every chunk of their
+        # contacts: one this push just linked to a contact gets an outbox row (the relay
+        # coalesces them) and is reported for a requested sync to push after its contacts.
+        account_set = set(account_ids)
+        if linked and not self.dry_run:
+            write_outbox(self.session, [], linked, now=self.now, reason="linked")
+        report.linked_accounts |= linked
         accounts = self._load(Account, account_set)
         self._resolve_accounts(accounts)
         matched = [c for c in contacts if c.crm_id]

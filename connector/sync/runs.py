@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 _connections: dict[tuple[str, str], tuple[CrmAdapter, CrmMapping]] = {}
 _lock = threading.Lock()
 Progress = Callable[[int, int], None]
+# Contacts per chunk of a full sync: above Salesforce's Bulk API 2.0 threshold, bounded memory.
+FULL_SYNC_CHUNK = 20_000
 
 
 def crm_connection(config: Mapping[str, Any]) -> tuple[CrmAdapter, CrmMapping]:
@@ -92,8 +94,13 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
     except CrmError as exc:
         session.rollback()
         if isinstance(exc, FatalCrmError):
-            outbox.back_off(session, contact_ids=contact_ids, account_ids=account_ids,
-                            now=utcnow(), base=timedelta(seconds=30))  # fmt: skip
+            outbox.back_off(
+                session,
+                contact_ids=contact_ids,
+                account_ids=account_ids,
+                now=utcnow(),
+                base=timedelta(seconds=30),
+            )
         run = session.merge(run)
         run.status = "failed"
         run.error = str(exc)[:2000]
@@ -105,8 +112,9 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
         session.close()
 
 
-def _subjects(session: Session, run: SyncRun, now: datetime, lease: timedelta
-              ) -> tuple[list[int], list[int]]:  # fmt: skip
+def _subjects(
+    session: Session, run: SyncRun, now: datetime, lease: timedelta
+) -> tuple[list[int], list[int]]:
     if run.full:
         contacts = list(session.scalars(select(Contact.id).order_by(Contact.id)))
         accounts = list(session.scalars(select(Account.id).order_by(Account.id)))
@@ -119,10 +127,24 @@ def _subjects(session: Session, run: SyncRun, now: datetime, lease: timedelta
                 OutboxItem.processed_at.is_(None)
             )
         ).all()
-        return (sorted({r.subject_id for r in rows if r.subject_type == "contact"}),
-                sorted({r.subject_id for r in rows if r.subject_type == "account"}))  # fmt: skip
+        return (
+            sorted({r.subject_id for r in rows if r.subject_type == "contact"}),
+            sorted({r.subject_id for r in rows if r.subject_type == "account"}),
+        )
     claim = outbox.claim_pending(session, now=now, lease=lease)
     return claim.contact_ids, claim.account_ids
+
+
+def _chunks(
+    contacts: list[int], accounts: list[int], size: int, report: PushReport
+) -> Iterator[tuple[Sequence[int], str]]:
+    """Contact chunks first, then the accounts: those claimed plus those the contacts' push
+    linked (known only once the contacts are done), each account once."""
+    for ids in chunked(contacts, size):
+        yield ids, "contact"
+    every = sorted(set(accounts) | report.linked_accounts)
+    for ids in chunked(every, size):
+        yield ids, "account"
 
 
 def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[str, Any]:
@@ -144,18 +166,26 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
         lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
         contacts, accounts = _subjects(session, run, started, lease)
         session.commit()
+        if run.full:
+            chunk = max(chunk, FULL_SYNC_CHUNK)  # large enough for the CRM's bulk API
         total = len(contacts) + len(accounts)
         report = PushReport()
         calls_before = adapter.calls.total
         done = 0
         try:
-            for ids, subject in [(c, "contact") for c in chunked(contacts, chunk)] + [
-                (a, "account") for a in chunked(accounts, chunk)
-            ]:
-                pusher = Pusher(session, adapter, mapping, scoring, now=utcnow(),
-                                dry_run=run.dry_run, full=run.full)  # fmt: skip
-                part = pusher.push(ids if subject == "contact" else [],
-                                   ids if subject == "account" else [])  # fmt: skip
+            for ids, subject in _chunks(contacts, accounts, chunk, report):
+                pusher = Pusher(
+                    session,
+                    adapter,
+                    mapping,
+                    scoring,
+                    now=utcnow(),
+                    dry_run=run.dry_run,
+                    full=run.full,
+                )
+                part = pusher.push(
+                    ids if subject == "contact" else [], ids if subject == "account" else []
+                )
                 report.merge(part)
                 if not run.dry_run:
                     outbox.complete(

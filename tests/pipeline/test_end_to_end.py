@@ -233,12 +233,12 @@ def test_given_changed_comment_when_pushed_then_only_that_field_is_written(
     assert third["written"] == 0
 
 
-def run_sync_now(pipeline: Pipeline) -> dict[str, Any]:
+def run_sync_now(pipeline: Pipeline, *, full: bool = False) -> dict[str, Any]:
     from connector.app import database
     from connector.sync.runs import run_requested_sync
 
     with pipeline.app.app_context():
         with database(pipeline.app).session() as session:
-            run = SyncRun(trigger="cli", status="queued")
+            run = SyncRun(trigger="cli", status="queued", full=full)
             session.add(run)
         return run_requested_sync(run.id)
