@@ -266,7 +266,7 @@ class Pusher:
                 subject, [RecordUpdate(crm_id=p.crm_id, values=p.changes) for p in batch]
             )
             by_id = {o.crm_id: o for o in outcomes}
-            tasks: list[_Pending] = []
+            claimed: list[FollowUp] = []
             for pending in batch:
                 outcome = by_id.get(pending.crm_id)
                 if outcome is None or outcome.status == "retriable":
@@ -283,37 +283,33 @@ class Pusher:
                 report.written += 1
                 pending.card.written = {**(pending.card.written or {}), **pending.changes}
                 pending.card.written_at = pending.card.computed_at
-                if pending.task is not None:
-                    tasks.append(pending)
+                if pending.task is not None and (row := self._claim_task(pending)) is not None:
+                    claimed.append(row)
+            # What was written and the follow-up tasks it calls for commit together: a failed
+            # commit leaves both unrecorded, so the next push plans the change and its task again.
             self.session.commit()
-            if tasks:
-                self._create_tasks(tasks, report)
+            self._send_tasks(claimed, report)
 
-    def _create_tasks(self, planned: list[_Pending], report: PushReport) -> None:
-        """Create each follow-up task once.
+    def _claim_task(self, pending: _Pending) -> FollowUp | None:
+        """Claim the follow-up task of a written change (once per contact and change).
 
-        Its row (with the task as sent) is claimed before the CRM call; the task carries a key
-        the CRM keeps unique. A worker killed between the claim and the CRM's answer leaves the
-        row pending, and a later push sends it again (``_resend_pending``): the CRM then
-        updates the task it may already have made instead of adding a second one.
+        The row keeps the task as sent; the task carries a key the CRM keeps unique. A worker
+        killed between the claim and the CRM's answer leaves the row pending, and a later push
+        sends it again (``_resend_pending``): the CRM then updates the task it may already have
+        made instead of adding a second one.
         """
-        claimed: list[FollowUp] = []
-        for pending in planned:
-            if pending.task is None:
-                continue
-            row = FollowUp(
-                contact_id=pending.subject_id,
-                trigger_key=pending.trigger_key or "",
-                payload=task_payload(pending.task),
-            )
-            try:
-                with self.session.begin_nested():
-                    self.session.add(row)
-            except IntegrityError:
-                continue  # created before (an earlier run or a duplicate delivery)
-            claimed.append(row)
-        self.session.commit()
-        self._send_tasks(claimed, report)
+        assert pending.task is not None
+        row = FollowUp(
+            contact_id=pending.subject_id,
+            trigger_key=pending.trigger_key or "",
+            payload=task_payload(pending.task),
+        )
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            return None  # claimed before (an earlier run or a duplicate delivery)
+        return row
 
     def _send_tasks(self, rows: list[FollowUp], report: PushReport) -> None:
         if not rows:
