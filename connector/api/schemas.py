@@ -75,7 +75,15 @@ class _Input(Schema):
 
 
 class ResponseIn(_Input):
-    """One survey response (NPS or CSAT)."""
+    """One survey response (NPS or CSAT).
+
+    ``csat_scale``: the highest CSAT rating; default CX360_CSAT_SCALE of the current app (the
+    CLI, which runs without one, passes the configured value).
+    """
+
+    def __init__(self, *args: Any, csat_scale: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.csat_scale = csat_scale
 
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     score = fields.Integer(required=True, strict=True)
@@ -104,7 +112,7 @@ class ResponseIn(_Input):
         kind, score = data.get("kind"), data.get("score")
         if kind is None or score is None:
             return
-        low, high = (0, 10) if kind == "nps" else (1, _csat_scale())
+        low, high = (0, 10) if kind == "nps" else (1, self.csat_scale or _csat_scale())
         if not low <= score <= high:
             raise ValidationError(
                 f"Must be between {low} and {high} for kind {kind}.", field_name="score"

@@ -90,8 +90,14 @@ def import_command(
         raise click.BadParameter(str(exc)) from exc
     except ZoneInfoNotFoundError as exc:
         raise click.BadParameter(f"unknown timezone {timezone!r}", param_hint="--timezone") from exc
-    options = ImportOptions(kind=kind, source=source, columns=mapping, timezone=zone)
     config = load_config()
+    options = ImportOptions(
+        kind=kind,
+        source=source,
+        columns=mapping,
+        timezone=zone,
+        csat_scale=int(config["CX360_CSAT_SCALE"]),
+    )
     database = Database(config["CX360_DATABASE_URL"])
     console = Console(stderr=True)
     columns_shown = (

@@ -26,7 +26,12 @@ from connector.importer.rows import (
     read_rows,
     write_rejected,
 )
-from connector.importer.validation import ImportOptions, RowError, ValidationReport, validate_rows
+from connector.importer.validation import (
+    ImportOptions,
+    RowError,
+    ValidationReport,
+    validate_rows_parallel,
+)
 from connector.ingest import IngestResult, chunked, store_ratings, store_responses
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
@@ -113,11 +118,11 @@ def import_file(
 
     validating = progress.add_task("Validating", total=len(rows)) if progress else None
 
-    def advance() -> None:
+    def advance(count: int) -> None:
         if progress is not None and validating is not None:
-            progress.advance(validating)
+            progress.advance(validating, count)
 
-    report = validate_rows(rows, options, on_row=advance if progress else None)
+    report = validate_rows_parallel(rows, options, on_rows=advance if progress else None)
     summary.errors = report.errors
     summary.rejected = len(report.rejected)
     if report.rejected and not skip_invalid:

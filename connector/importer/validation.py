@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from itertools import repeat
 from typing import Any
 
 from marshmallow import Schema, ValidationError
@@ -60,6 +64,7 @@ class ImportOptions:
     source: str = "import"
     columns: Mapping[str, str] = field(default_factory=dict)
     timezone: tzinfo = UTC
+    csat_scale: int | None = None  # CX360_CSAT_SCALE; None: the current app's or 5
 
     @property
     def is_rating(self) -> bool:
@@ -171,7 +176,7 @@ def validate_rows(
     on_row: Callable[[], None] | None = None,
 ) -> ValidationReport:
     """Validate every row with the API's schema; all errors are collected, none raised."""
-    schema: Schema = RatingIn() if options.is_rating else ResponseIn()
+    schema: Schema = RatingIn() if options.is_rating else ResponseIn(csat_scale=options.csat_scale)
     names = fields_for(options.kind)
     report = ValidationReport()
     for row in rows:
@@ -198,3 +203,42 @@ def validate_rows(
 def _column_label(name: str, options: ImportOptions) -> str:
     column = options.columns.get(name)
     return f"{name} (column {column!r})" if column and column != name else name
+
+
+# Below this many rows one process validates; above it, every core takes a share.
+PARALLEL_MIN_ROWS = 5000
+
+
+def _validate_part(part: list[SourceRow], options: ImportOptions) -> ValidationReport:
+    return validate_rows(part, options)
+
+
+def validate_rows_parallel(
+    rows: list[SourceRow],
+    options: ImportOptions,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> ValidationReport:
+    """``validate_rows`` over all cores for a large file, results in file order.
+
+    Validation is CPU-bound Python (marshmallow), which threads cannot spread over cores;
+    forked processes each take a slice.
+    """
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or len(rows) < PARALLEL_MIN_ROWS:
+        return validate_rows(rows, options, on_row=(lambda: on_rows(1)) if on_rows else None)
+    size = -(-len(rows) // (workers * 4))  # a few slices per core, for the progress bar
+    parts = [rows[i : i + size] for i in range(0, len(rows), size)]
+    report = ValidationReport()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for part, result in zip(
+            parts, pool.map(_validate_part, parts, repeat(options)), strict=True
+        ):
+            report.valid.extend(result.valid)
+            report.valid_lines.extend(result.valid_lines)
+            report.rejected.extend(result.rejected)
+            if on_rows is not None:
+                on_rows(len(part))
+    return report

@@ -223,3 +223,27 @@ def test_given_bad_options_when_importing_then_clear_error(
     result = run(str(path), "--kind", "nps", *args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_given_csat_scale_configured_when_importing_then_ratings_checked_against_it(
+    database_url: str, tmp_path: Path
+):
+    path = _sheet(
+        tmp_path / "csat.csv",
+        [
+            ["external_id", "email", "score"],
+            ["1", "a@example.com", "8"],
+            ["2", "b@example.com", "11"],
+        ],
+    )
+    env = {
+        "CX360_DATABASE_URL": database_url,
+        "CX360_INSTANCE_PATH": str(tmp_path / "inst"),
+        "CX360_CSAT_SCALE": "10",
+    }
+    result = CliRunner().invoke(main, ["import", str(path), "--kind", "csat"], env=env)
+    # 8 fits the configured 1..10 scale (not the default 1..5); 11 does not, and is named
+    assert result.exit_code != 0
+    assert "csat.csv:3: score" in result.output and "between 1 and 10" in result.output
+    assert "csat.csv:2" not in result.output
+    assert _count(database_url, Response) == 0

@@ -197,3 +197,33 @@ def test_given_rejected_rows_when_writing_then_same_format_with_error_column(
     back = list(read_rows(path, file_format))  # type: ignore[arg-type]
     assert back[0].values[ERROR_COLUMN] == "score: too high"
     assert str(back[0].values["score"]) == "11"
+
+
+def test_given_large_file_when_validating_in_parallel_then_same_result_in_file_order(
+    tmp_path: Path,
+):
+    from connector.importer.rows import read_rows
+    from connector.importer.validation import (
+        PARALLEL_MIN_ROWS,
+        ImportOptions,
+        validate_rows,
+        validate_rows_parallel,
+    )
+
+    path = tmp_path / "big.csv"
+    lines = ["external_id,email,score,kind"]
+    for i in range(PARALLEL_MIN_ROWS + 123):
+        score = "eleven" if i % 997 == 0 else str(i % 11)
+        lines.append(f"{i},p{i}@example.com,{score},nps")
+    path.write_text("\n".join(lines) + "\n")
+    rows = list(read_rows(path, "csv"))
+    options = ImportOptions(source="big")
+    serial = validate_rows(rows, options)
+    advanced: list[int] = []
+    parallel = validate_rows_parallel(rows, options, workers=2, on_rows=advanced.append)
+    assert parallel.valid == serial.valid
+    assert parallel.valid_lines == serial.valid_lines
+    assert [(r.line, [e.format("big.csv") for e in errs]) for r, errs in parallel.rejected] == [
+        (r.line, [e.format("big.csv") for e in errs]) for r, errs in serial.rejected
+    ]
+    assert len(parallel.rejected) == 6 and sum(advanced) == len(rows)
