@@ -553,23 +553,8 @@ class HubSpotAdapter:
                         ],
                     }
                 )
-            try:
-                reply = (
-                    self._call(
-                        "tasks.batch.create",
-                        lambda c, i: c.crm.objects.tasks.batch_api.create(
-                            {"inputs": i}, **self._raw()
-                        ),
-                        inputs,
-                    )
-                    or {}
-                )
-            except FatalCrmError as exc:
-                if exc.status not in {400, 404}:
-                    raise
-                outcomes.extend(
-                    WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
-                )
+            reply = self._task_batch("create", inputs, chunk, outcomes)
+            if reply is None:
                 continue
             results = reply.get("results") or []
             errors = reply.get("errors") or []
@@ -584,6 +569,32 @@ class HubSpotAdapter:
                 outcomes.extend(WriteOutcome(t.record_id, "rejected", reason) for t in chunk)
         return outcomes
 
+    def _task_batch(
+        self,
+        action: str,
+        inputs: list[dict[str, Any]],
+        chunk: Sequence[FollowUpTask],
+        outcomes: list[WriteOutcome],
+    ) -> dict[str, Any] | None:
+        """One tasks batch call (create or upsert); None when HubSpot refused the whole batch,
+        whose tasks are then reported rejected in ``outcomes``."""
+        try:
+            reply = self._call(
+                f"tasks.batch.{action}",
+                lambda c, i: getattr(c.crm.objects.tasks.batch_api, action)(
+                    {"inputs": i}, **self._raw()
+                ),
+                inputs,
+            )
+        except FatalCrmError as exc:
+            if exc.status not in {400, 404}:
+                raise
+            outcomes.extend(
+                WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
+            )
+            return None
+        return reply or {}
+
     def _upsert_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
         """Upsert on the follow-up key, then associate: repeating either changes nothing."""
         outcomes: list[WriteOutcome] = []
@@ -596,23 +607,8 @@ class HubSpotAdapter:
                 }
                 for t in chunk
             ]
-            try:
-                reply = (
-                    self._call(
-                        "tasks.batch.upsert",
-                        lambda c, i: c.crm.objects.tasks.batch_api.upsert(
-                            {"inputs": i}, **self._raw()
-                        ),
-                        inputs,
-                    )
-                    or {}
-                )
-            except FatalCrmError as exc:
-                if exc.status not in {400, 404}:
-                    raise
-                outcomes.extend(
-                    WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
-                )
+            reply = self._task_batch("upsert", inputs, chunk, outcomes)
+            if reply is None:
                 continue
             by_key = {
                 str((r.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY)): str(r.get("id"))

@@ -27,6 +27,15 @@ def run(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return invoke
 
 
+# A spreadsheet export: its own column names, local times without a timezone.
+SHEET_OPTIONS = (
+    "--kind", "nps", "--source", "sheet",
+    "--column", "external_id=Response ID", "--column", "email=Mail",
+    "--column", "score=Rating", "--column", "comment=Why", "--column", "answered_at=Date",
+    "--timezone", "Europe/Berlin",
+)  # fmt: skip
+
+
 def _count(database_url: str, model: object) -> int:
     db = Database(database_url)
     try:
@@ -65,25 +74,7 @@ def test_given_spreadsheet_with_own_column_names_when_importing_then_rows_stored
             ["2", "bo@example.com", "4", "", "2024-03-02"],
         ],
     )
-    result = run(
-        str(path),
-        "--kind",
-        "nps",
-        "--source",
-        "sheet",
-        "--column",
-        "external_id=Response ID",
-        "--column",
-        "email=Mail",
-        "--column",
-        "score=Rating",
-        "--column",
-        "comment=Why",
-        "--column",
-        "answered_at=Date",
-        "--timezone",
-        "Europe/Berlin",
-    )
+    result = run(str(path), *SHEET_OPTIONS)
     assert result.exit_code == 0, result.output
     assert "2 of 2 rows imported" in result.output
     first, second = _responses(database_url)
@@ -93,26 +84,7 @@ def test_given_spreadsheet_with_own_column_names_when_importing_then_rows_stored
     # scoring and pushing is the worker's (the outbox), unless --recompute
     assert _count(database_url, OutboxItem) >= 2
     assert _count(database_url, Scorecard) == 0
-    again = run(
-        str(path),
-        "--kind",
-        "nps",
-        "--source",
-        "sheet",
-        "--recompute",
-        "--column",
-        "external_id=Response ID",
-        "--column",
-        "email=Mail",
-        "--column",
-        "score=Rating",
-        "--column",
-        "comment=Why",
-        "--column",
-        "answered_at=Date",
-        "--timezone",
-        "Europe/Berlin",
-    )
+    again = run(str(path), *SHEET_OPTIONS, "--recompute")
     assert again.exit_code == 0, again.output
     assert _count(database_url, Scorecard) >= 2
 
