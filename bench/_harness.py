@@ -19,12 +19,11 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,21 +33,16 @@ if str(ROOT) not in sys.path:  # run as ``python bench/x.py`` from anywhere
     sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
-from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from connector.app import create_app, database  # noqa: E402
-from connector.auth import create_api_key  # noqa: E402
 from connector.broker import stop_embedded_redis  # noqa: E402
 from connector.config import finish_config, load_config  # noqa: E402
-from connector.crm.factory import adapter_from_config  # noqa: E402
-from connector.crm.mapping import load_mapping  # noqa: E402
-from connector.crm.provisioning import apply_install, plan_install  # noqa: E402
-from connector.crm.types import CrmAdapter  # noqa: E402
 from connector.sandbox import SandboxServer  # noqa: E402
 from connector.storage.migrate import upgrade  # noqa: E402
 from connector.sync.runs import forget_connections  # noqa: E402
+from connector.testing import Deployment, DeploymentError  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CX360_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -137,82 +131,23 @@ def sandbox_server(crm: str = "both") -> Iterator[SandboxServer]:
 
 # ----------------------------------------------------------------------------- cx360
 @dataclass
-class Bench:
-    """cx360 configured for one CRM against the sandbox, with helpers (like the pipeline
-    tests' fixture, without pytest)."""
+class Bench(Deployment):
+    """cx360 configured for one CRM against the sandbox (connector.testing.Deployment), with
+    failures as BenchError and quieter workers."""
 
-    crm: str
-    config: dict[str, Any]
-    sandbox: SandboxServer
-    instance: Path
-    app: Flask
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_loglevel: str = "WARNING"
 
     @property
     def db_url(self) -> str:
         return str(self.config["CX360_DATABASE_URL"])
 
-    @property
-    def env(self) -> dict[str, str]:
-        keep = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CX360_", "HUBSPOT_", "SALESFORCE_"))
-        }
-        return {**keep, **{k: str(v) for k, v in self.config.items() if v not in (None, "")}}
-
-    def adapter(self) -> CrmAdapter:
-        return adapter_from_config(self.config)
-
-    def install(self) -> None:
-        adapter = self.adapter()
-        apply_install(adapter, plan_install(adapter, load_mapping(self.crm, self.config)))
-
-    def start_worker(self, concurrency: int = 1, beat: bool = True) -> subprocess.Popen[bytes]:
-        log = open(self.instance / f"worker-{len(self.workers)}.log", "wb")  # noqa: SIM115
-        args = [sys.executable, "-m", "connector.cli", "worker", "-c", str(concurrency),
-                "--loglevel", "WARNING"] + ([] if beat else ["--no-beat"])  # fmt: skip
-        process = subprocess.Popen(
-            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-        self.workers.append(process)
-        return process
-
-    def worker_logs(self, tail: int = 3000) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-tail:]
-            for p in sorted(self.instance.glob("worker-*.log"))
-        )
-
-    def stop_workers(self) -> None:
-        for process in self.workers:
-            process.terminate()
-        for process in self.workers:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        self.workers.clear()
-
-    def api_key(self, scope: str) -> str:
-        with database(self.app).session() as session:
-            _, key = create_api_key(session, scope, f"bench {scope}")
-        return key
-
     def wait_for(
-        self, condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.2
+        self, condition: Callable[[], Any], timeout: float = 90.0, what: str = "", poll: float = 0.2
     ) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = condition()
-            if result:
-                return result
-            for process in self.workers:
-                if process.poll() is not None:
-                    raise BenchError(f"worker exited ({process.returncode}):\n{self.worker_logs()}")
-            time.sleep(poll)
-        raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        try:
+            return super().wait_for(condition, timeout, what, poll)
+        except DeploymentError as exc:
+            raise BenchError(str(exc)) from exc
 
 
 @contextlib.contextmanager

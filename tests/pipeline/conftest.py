@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from flask import Flask
 
 from connector.app import create_app, database
-from connector.auth import create_api_key
 from connector.broker import stop_embedded_redis
 from connector.config import finish_config, load_config
-from connector.crm.factory import adapter_from_config
-from connector.crm.mapping import load_mapping
-from connector.crm.provisioning import apply_install, plan_install
-from connector.crm.types import CrmAdapter
 from connector.sandbox import SandboxServer
 from connector.storage.migrate import upgrade
 from connector.sync.runs import forget_connections
+from connector.testing import Deployment, DeploymentError
 from tests.conftest import service_missing, truncate_all
 
 # A Redis database of this test process's own (10..15), so concurrent test runs on one machine
@@ -58,82 +50,21 @@ def redis_available(url: str) -> None:
 
 
 @dataclass
-class Pipeline:
-    """cx360 wired to the sandbox for one CRM on one backend, with helpers for tests."""
+class Pipeline(Deployment):
+    """cx360 wired to the sandbox for one CRM on one backend, reporting through pytest."""
 
-    crm: str
-    backend: str
-    config: dict[str, Any]
-    sandbox: SandboxServer
-    instance: Path
-    app: Flask
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def env(self) -> dict[str, str]:
-        keep = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CX360_", "HUBSPOT_", "SALESFORCE_"))
-        }
-        return {**keep, **{k: str(v) for k, v in self.config.items() if v not in (None, "")}}
-
-    def adapter(self) -> CrmAdapter:
-        return adapter_from_config(self.config)
-
-    def install(self) -> None:
-        adapter = self.adapter()
-        mapping = load_mapping(self.crm, self.config)
-        apply_install(adapter, plan_install(adapter, mapping))
-
-    def start_worker(self, concurrency: int = 1, beat: bool = True) -> subprocess.Popen[bytes]:
-        log = open(self.instance / f"worker-{len(self.workers)}.log", "wb")  # noqa: SIM115
-        args = [
-            sys.executable,
-            "-m",
-            "connector.cli",
-            "worker",
-            "-c",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-        ] + ([] if beat else ["--no-beat"])
-        process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.workers.append(process)
-        return process
-
-    def worker_logs(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-4000:]
-            for p in sorted(self.instance.glob("worker-*.log"))
-        )
-
-    def stop_workers(self) -> None:
-        for process in self.workers:
-            process.terminate()
-        for process in self.workers:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.workers.clear()
+    backend: str = "embedded"
 
     def headers(self, scope: str) -> dict[str, str]:
-        with database(self.app).session() as session:
-            _, key = create_api_key(session, scope, f"pipeline {scope}")
-        return {"Authorization": f"Bearer {key}"}
+        return {"Authorization": f"Bearer {self.api_key(scope)}"}
 
-    def wait_for(self, condition: Callable[[], Any], timeout: float = 90.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = condition()
-            if result:
-                return result
-            for process in self.workers:
-                if process.poll() is not None:
-                    pytest.fail(f"worker exited ({process.returncode}):\n{self.worker_logs()}")
-            time.sleep(0.3)
-        pytest.fail(f"timed out waiting for {what}\n--- worker logs ---\n{self.worker_logs()}")
+    def wait_for(
+        self, condition: Callable[[], Any], timeout: float = 90.0, what: str = "", poll: float = 0.3
+    ) -> Any:
+        try:
+            return super().wait_for(condition, timeout, what, poll)
+        except DeploymentError as exc:
+            pytest.fail(str(exc))
 
 
 def make_pipeline(
@@ -165,7 +96,7 @@ def make_pipeline(
     upgrade(config["CX360_DATABASE_URL"])
     forget_connections()
     app = create_app(config)
-    pipeline = Pipeline(crm, backend, config, sandbox, instance, app)
+    pipeline = Pipeline(crm, config, sandbox, instance, app, backend=backend)
 
     def cleanup() -> None:
         pipeline.stop_workers()
