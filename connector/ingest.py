@@ -21,6 +21,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connector import batching
 from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response, utcnow
 from connector.storage.upsert import table_of, upsert_statement
 
@@ -81,8 +82,8 @@ def commit_with_retry(session: Session, work: Callable[[datetime], R], *, attemp
 
 
 def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    """``connector.batching.chunked`` with the size that suits SQL ``IN`` lists."""
+    return batching.chunked(items, size)
 
 
 # -- contacts and accounts -------------------------------------------------------------------

@@ -13,7 +13,6 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy.orm import Session
 
 from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, ResponseBatchIn
 from connector.auth import protect
@@ -32,8 +31,6 @@ ratings_blp = Blueprint(
 
 protect(responses_blp, "ingest")
 protect(ratings_blp, "ingest")
-
-Store = Callable[[Session, Sequence[Mapping[str, Any]]], IngestResult]
 
 
 def ingest(items: Sequence[Mapping[str, Any]], store: Callable[..., IngestResult], item: str

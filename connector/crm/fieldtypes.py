@@ -67,15 +67,8 @@ _DESCRIBED: dict[str, dict[str, frozenset[str]]] = {
         "datetime": frozenset({"datetime"}),
         "text": frozenset({"string", "textarea"}),
     },
-    "hubspot": {
-        "integer": frozenset({"number"}),
-        "decimal": frozenset({"number"}),
-        "category": frozenset({"enumeration", "string"}),
-        "segment": frozenset({"enumeration", "string"}),
-        "date": frozenset({"date"}),
-        "datetime": frozenset({"datetime"}),
-        "text": frozenset({"string"}),
-    },
+    # HubSpot describes a property with the very type it was created with.
+    "hubspot": _CREATE["hubspot"],
 }
 
 PICKLIST_TYPES: Mapping[str, frozenset[str]] = {

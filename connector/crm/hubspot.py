@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
+from connector.batching import chunked
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
 from connector.crm.types import (
     ApiCallCounter,
@@ -57,11 +58,6 @@ _TASK_ASSOCIATION = {"contact": 204, "account": 192}
 FOLLOW_UP_KEY_PROPERTY = "cx360_follow_up_key"
 BATCH_LIMIT = 100
 T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _json(data: bytes | str | None) -> Any:
@@ -357,7 +353,7 @@ class HubSpotAdapter:
         id_property: str | None,
     ) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
-        for chunk in _chunks(list(ids), BATCH_LIMIT):
+        for chunk in chunked(list(ids), BATCH_LIMIT):
             body: dict[str, Any] = {
                 "properties": list(properties),
                 "inputs": [{"id": value} for value in chunk],
@@ -416,7 +412,7 @@ class HubSpotAdapter:
 
     def _companies_by_domain(self, domains: Sequence[str]) -> dict[str, CrmRecordRef]:
         found: dict[str, CrmRecordRef] = {}
-        for chunk in _chunks(list(domains), BATCH_LIMIT):
+        for chunk in chunked(list(domains), BATCH_LIMIT):
             after: str | None = None
             while True:
                 body: dict[str, Any] = {
@@ -460,7 +456,7 @@ class HubSpotAdapter:
     # ------------------------------------------------------------------ write
     def write(self, subject: Subject, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
-        for chunk in _chunks([u for u in updates if u.values], BATCH_LIMIT):
+        for chunk in chunked([u for u in updates if u.values], BATCH_LIMIT):
             outcomes.extend(self._write_batch(subject, chunk))
         return outcomes
 
@@ -533,7 +529,7 @@ class HubSpotAdapter:
         if tasks and all(t.key for t in tasks):
             return self._upsert_tasks(tasks)
         outcomes: list[WriteOutcome] = []
-        for chunk in _chunks(list(tasks), BATCH_LIMIT):
+        for chunk in chunked(list(tasks), BATCH_LIMIT):
             inputs = []
             for task in chunk:
                 properties = _task_properties(task)
@@ -598,7 +594,7 @@ class HubSpotAdapter:
     def _upsert_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
         """Upsert on the follow-up key, then associate: repeating either changes nothing."""
         outcomes: list[WriteOutcome] = []
-        for chunk in _chunks(list(tasks), BATCH_LIMIT):
+        for chunk in chunked(list(tasks), BATCH_LIMIT):
             inputs = [
                 {
                     "idProperty": FOLLOW_UP_KEY_PROPERTY,

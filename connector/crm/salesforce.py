@@ -26,6 +26,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 from simple_salesforce.format import format_soql
 
+from connector.batching import chunked
 from connector.crm.auth import SalesforceToken
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
 from connector.crm.types import (
@@ -57,11 +58,6 @@ _FIELD_CODES = frozenset(
 _PERMISSION_CODES = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
 _RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
 T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _soql_chunks(values: Sequence[str], size: int = COLLECTION_LIMIT) -> Iterator[list[str]]:
@@ -392,7 +388,7 @@ class SalesforceAdapter:
         missing = [f for f in fields if f"{obj}.{f}".lower() not in existing]
         if dry_run:
             return [f"{obj}.{name}" for name in missing]
-        for chunk in _chunks(missing, COLLECTION_LIMIT):
+        for chunk in chunked(missing, COLLECTION_LIMIT):
             records = [
                 {
                     "attributes": {"type": "FieldPermissions"},
@@ -469,7 +465,7 @@ class SalesforceAdapter:
             return self._write_bulk(subject, updates)
         outcomes: list[WriteOutcome] = []
         obj = _OBJECTS[subject]
-        for chunk in _chunks(updates, COLLECTION_LIMIT):
+        for chunk in chunked(updates, COLLECTION_LIMIT):
             records = [{"attributes": {"type": obj}, "id": u.crm_id, **u.values} for u in chunk]
             results = self._restful(
                 "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}
@@ -514,7 +510,7 @@ class SalesforceAdapter:
     # ------------------------------------------------------------------ tasks
     def create_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
-        for chunk in _chunks(list(tasks), COLLECTION_LIMIT):
+        for chunk in chunked(list(tasks), COLLECTION_LIMIT):
             records = []
             for task in chunk:
                 record: dict[str, Any] = {

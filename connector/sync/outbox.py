@@ -61,7 +61,7 @@ def claim_pending(
     return claim
 
 
-def _subject_rows(subject_type: str, ids: Iterable[int]) -> list[list[int]]:
+def _subject_rows(ids: Iterable[int]) -> list[list[int]]:
     return [list(chunk) for chunk in chunked(sorted(set(ids)), 500)]
 
 
@@ -75,7 +75,7 @@ def complete(
 ) -> None:
     """Mark the subjects' rows written up to ``started_at`` processed (later ones stay)."""
     for subject_type, ids in (("contact", contact_ids), ("account", account_ids)):
-        for chunk in _subject_rows(subject_type, ids):
+        for chunk in _subject_rows(ids):
             session.execute(
                 update(OutboxItem)
                 .where(
@@ -98,7 +98,7 @@ def back_off(
 ) -> None:
     """Push the subjects' pending rows later, doubling with each attempt (up to an hour)."""
     for subject_type, ids in (("contact", contact_ids), ("account", account_ids)):
-        for chunk in _subject_rows(subject_type, ids):
+        for chunk in _subject_rows(ids):
             rows = session.execute(
                 select(OutboxItem.id, OutboxItem.attempts).where(
                     OutboxItem.subject_type == subject_type,
