@@ -123,3 +123,28 @@ def count_rows(app: Flask, model: Any) -> int:
 
     with database(app).session() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def score_outbox(app: Flask) -> None:
+    """Score what ingest left in the outbox, as a worker's push does before writing the CRM.
+
+    Ingest stores and answers; scorecards are the worker's job (DESIGN's data flow). Tests of
+    the API and the pages that read scorecards run this step between ingest and the read; the
+    pipeline tests run the real worker.
+    """
+    from sqlalchemy import select
+
+    from connector.scorecards import recompute_scorecards
+    from connector.scoring import ScoringConfig
+    from connector.storage import OutboxItem, utcnow
+
+    with database(app).session() as session:
+        pending = session.execute(select(OutboxItem.subject_type, OutboxItem.subject_id)).all()
+        recompute_scorecards(
+            session,
+            {sid for kind, sid in pending if kind == "contact"},
+            {sid for kind, sid in pending if kind == "account"},
+            now=utcnow(),
+            config=ScoringConfig.from_config(app.config),
+        )
+        session.commit()

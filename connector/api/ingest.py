@@ -1,7 +1,8 @@
-"""POST /api/v1/responses and /api/v1/ratings: validate, store, recompute, answer.
+"""POST /api/v1/responses and /api/v1/ratings: validate, store, answer.
 
 The request is atomic: the schema validates every item before anything is stored, and the
-data, the outbox rows and the recomputed scorecards commit together (or not at all).
+data and its outbox rows commit together (or not at all). Scoring and pushing happen in the
+worker (DESIGN's data flow), so the request does only what acknowledging needs.
 """
 
 from __future__ import annotations
@@ -33,24 +34,33 @@ protect(responses_blp, "ingest")
 protect(ratings_blp, "ingest")
 
 
-def ingest(items: Sequence[Mapping[str, Any]], store: Callable[..., IngestResult], item: str
-           ) -> dict[str, Any]:  # fmt: skip
-    """Store items and recompute the touched scorecards in one transaction.
+def ingest(
+    items: Sequence[Mapping[str, Any]],
+    store: Callable[..., IngestResult],
+    item: str,
+    *,
+    score_now: bool = False,
+) -> dict[str, Any]:
+    """Store items with their outbox rows in one transaction, then ask for a relay.
 
-    A unique-key race with a concurrent request is retried once (``commit_with_retry``).
+    ``score_now`` also recomputes the touched scorecards in that transaction, for the rating
+    form, whose next page shows the person's new figures; the API leaves scoring to the
+    worker. A unique-key race with a concurrent request is retried once
+    (``commit_with_retry``).
     """
     from connector.app import db_session
 
     session = db_session()
     config = ScoringConfig.from_config(current_app.config)
 
-    def store_and_score(now: datetime) -> IngestResult:
+    def store_items(now: datetime) -> IngestResult:
         result = store(session, items, now=now)
-        recompute_scorecards(session, result.contact_ids, result.account_ids, now=now,
-                             config=config)  # fmt: skip
+        if score_now:
+            recompute_scorecards(session, result.contact_ids, result.account_ids, now=now,
+                                 config=config)  # fmt: skip
         return result
 
-    result = commit_with_retry(session, store_and_score)
+    result = commit_with_retry(session, store_items)
     kick_relay()
     for outcome in ("created", "updated", "unchanged"):
         ITEMS_INGESTED.labels(item, outcome).inc(getattr(result, outcome))

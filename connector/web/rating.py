@@ -4,8 +4,8 @@ cx360 keeps no names of people (contacts arrive with an email or CRM id), so the
 matches every word typed against the contact's email and CRM id and the account's name and
 domain: "ben hartmann" finds ben.hartmann@acme-maschinenbau.de, "acme" finds its contacts.
 A submitted form is loaded through the API's ``RatingIn`` schema and stored by the same
-``ingest`` function as ``POST /api/v1/ratings``, so validation, scorecards and the push to
-the CRM are the same.
+``ingest`` function as ``POST /api/v1/ratings``, so validation and the push to the CRM are
+the same; the form also scores the person at once, so the next page shows the rating counted.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def load_rating(form: Any, target: Customer) -> dict[str, Any]:
 
 def save_rating(form: Any, target: Customer) -> dict[str, Any]:
     """Validate and store one rating through the API's ingest path (commits, kicks the relay)."""
-    return ingest([load_rating(form, target)], store_ratings, "rating")
+    return ingest([load_rating(form, target)], store_ratings, "rating", score_now=True)
 
 
 def field_errors(error: ValidationError) -> dict[str, str]:

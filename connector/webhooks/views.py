@@ -27,9 +27,8 @@ from sqlalchemy import select
 from connector.api.errors import error_response
 from connector.api.schemas import RatingIn, ResponseIn
 from connector.ingest import IngestResult, commit_with_retry, store_ratings, store_responses
-from connector.scorecards import recompute_scorecards
-from connector.scoring import ScoringConfig
 from connector.storage import WebhookDelivery, utcnow
+from connector.sync.kick import kick_relay
 from connector.webhooks.providers import (
     PayloadError,
     TypeformOptions,
@@ -135,7 +134,6 @@ def store_delivery(
 
     session = db_session()
     key = _delivery_key(delivery_id) if delivery_id else None
-    config = ScoringConfig.from_config(current_app.config)
 
     def record_and_store(now: datetime) -> IngestResult | None:
         if key is not None:
@@ -152,12 +150,10 @@ def store_delivery(
         for items, store in ((responses, store_responses), (ratings, store_ratings)):
             if items:
                 stored.merge(store(session, items, now=now))
-        recompute_scorecards(
-            session, stored.contact_ids, stored.account_ids, now=now, config=config
-        )
         return stored
 
     stored = commit_with_retry(session, record_and_store)
+    kick_relay()
     if stored is None:
         return {"status": "duplicate", "delivery_id": delivery_id}
     return {

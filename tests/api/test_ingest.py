@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connector.storage import Contact, EmployeeRating, OutboxItem, Response, Scorecard
-from tests.conftest import count_rows
+from tests.conftest import count_rows, score_outbox
 
 NPS = {
     "kind": "nps",
@@ -39,6 +39,9 @@ def test_given_single_response_when_posted_then_stored_with_normalised_email_and
     assert count_rows(app, Contact) == 1
     # one outbox row for the contact and one for its account, written with the data
     assert count_rows(app, OutboxItem) == 2
+    # scoring is the worker's job: the request only stores
+    assert count_rows(app, Scorecard) == 0
+    score_outbox(app)
     assert count_rows(app, Scorecard) == 2
 
 
@@ -53,6 +56,7 @@ def test_given_resend_with_comment_added_when_posted_then_same_response_updated(
     assert (later["created"], later["updated"]) == (0, 1)
     assert later["ids"] == again["ids"]
     assert count_rows(app, Response) == 1
+    score_outbox(app)
     card = client.get("/api/v1/contacts/anna.schmidt@example.com/scorecard", headers=read_headers)
     assert card.json["metrics"]["nps.comment"] == "Nachtrag"
 
@@ -72,6 +76,7 @@ def test_given_batch_when_posted_then_all_stored_and_scorecards_computed(
     reply = post(client, "/api/v1/responses", batch, ingest_headers)
     assert reply.status_code == 200, reply.json
     assert reply.json["created"] == 5 and len(reply.json["ids"]) == 5
+    score_outbox(app)
     account = client.get("/api/v1/accounts/example.com/scorecard", headers=read_headers).json
     # 4 contacts: promoters p1 (10), p4 (9); passive p3 (8); detractor p2 (3)
     # NPS = 100 * (2 - 1) / 4 = 25.0
@@ -88,6 +93,7 @@ def test_given_crm_id_only_when_posted_then_contact_found_by_crm_id(
 ):
     body = {"kind": "nps", "score": 7, "crm_id": "0035g00000XyZabAAB"}
     assert post(client, "/api/v1/responses", body, ingest_headers).status_code == 200
+    score_outbox(app)
     card = client.get("/api/v1/contacts/0035g00000XyZabAAB/scorecard", headers=read_headers)
     assert card.status_code == 200
     assert card.json["metrics"]["nps.score"] == 7
@@ -178,6 +184,7 @@ def test_given_rating_of_contact_when_posted_then_reverse_nps_on_scorecard(
     reply = post(client, "/api/v1/ratings", ratings, ingest_headers)
     assert reply.status_code == 200, reply.json
     assert count_rows(app, EmployeeRating) == 2
+    score_outbox(app)
     card = client.get("/api/v1/contacts/kunde@example.com/scorecard", headers=read_headers).json
     metrics = card["metrics"]
     # both detractors (3, 6): rNPS -100; relationship mean 4.5 -> detractor; potential 8.5

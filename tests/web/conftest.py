@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from connector.app import database
 from connector.auth import create_api_key
 from connector.demo import sample_items
+from tests.conftest import score_outbox
 
 # The sample data's whole span, so the figures do not depend on the day the tests run.
 SAMPLE_RANGE = {"from": "2026-01-01", "to": "2026-11-30"}
@@ -26,7 +27,8 @@ def plain_key(app: Flask, scope: str) -> str:
 
 
 def load_samples(client: FlaskClient, ingest_key: str) -> None:
-    """Post the shipped sample responses and ratings through the REST API."""
+    """Post the shipped sample responses and ratings through the REST API, and score them
+    as the worker would (the pages show stored scorecards)."""
     headers = {"Authorization": f"Bearer {ingest_key}"}
     for kind, name in (("responses", "responses.jsonl"), ("ratings", "ratings.jsonl")):
         items = sample_items(name)
@@ -35,6 +37,7 @@ def load_samples(client: FlaskClient, ingest_key: str) -> None:
                 f"/api/v1/{kind}", json={kind: items[start : start + 500]}, headers=headers
             )
             assert reply.status_code == 200, reply.json
+    score_outbox(client.application)
 
 
 def csrf_of(html: str) -> str:
