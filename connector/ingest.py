@@ -12,18 +12,19 @@ handful of round trips.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import batching
 from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response, utcnow
-from connector.storage.upsert import table_of, upsert_statement
+from connector.storage.bulk import in_values, insert_rows
+from connector.storage.upsert import table_of
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -89,73 +90,118 @@ def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 # -- contacts and accounts -------------------------------------------------------------------
 
 
+def _keys_match(
+    session: Session, keys: Sequence[tuple[ColumnElement[Any], Collection[str]]]
+) -> ColumnElement[bool] | None:
+    """One WHERE for "any of these columns in its values"; None when there are no values."""
+    conditions = [in_values(session, column, sorted(values)) for column, values in keys if values]
+    return or_(*conditions) if conditions else None
+
+
 def resolve_accounts(
-    session: Session, keys: Iterable[tuple[str | None, str | None]]
+    session: Session, keys: Iterable[tuple[str | None, str | None]], *, now: datetime
 ) -> dict[tuple[str | None, str | None], int]:
     """Map ``(account_crm_id, account_domain)`` pairs to account ids, creating new accounts."""
     pairs = {k for k in keys if k[0] or k[1]}
-    crm_ids = sorted({c for c, _ in pairs if c})
-    domains = sorted({d for _, d in pairs if d})
-    by_crm: dict[str, Account] = {}
-    by_domain: dict[str, Account] = {}
-    for chunk in chunked(crm_ids):
-        by_crm.update((a.crm_id, a) for a in session.scalars(
-            select(Account).where(Account.crm_id.in_(chunk))) if a.crm_id)  # fmt: skip
-    for chunk in chunked(domains):
-        by_domain.update((a.domain, a) for a in session.scalars(
-            select(Account).where(Account.domain.in_(chunk))) if a.domain)  # fmt: skip
-    resolved: dict[tuple[str | None, str | None], int] = {}
+    table = table_of(Account)
+    match = _keys_match(session, [(table.c.crm_id, {c for c, _ in pairs if c}),
+                                  (table.c.domain, {d for _, d in pairs if d})])  # fmt: skip
+    if match is None:
+        return {}
+    # An account as a dict (id None until inserted), so one can gain its second key here.
+    by_crm: dict[str, dict[str, Any]] = {}
+    by_domain: dict[str, dict[str, Any]] = {}
+    for account_id, crm_id, domain in session.execute(
+        select(table.c.id, table.c.crm_id, table.c.domain).where(match)
+    ):
+        stored = {"id": account_id, "crm_id": crm_id, "domain": domain}
+        if crm_id:
+            by_crm[crm_id] = stored
+        if domain:
+            by_domain[domain] = stored
+    created: list[dict[str, Any]] = []
+    changed: dict[int, dict[str, Any]] = {}  # stored accounts that gained a key
     for crm_id, domain in sorted(pairs, key=lambda k: (k[0] or "", k[1] or "")):
         account = (by_crm.get(crm_id) if crm_id else None) or (
             by_domain.get(domain) if domain else None
         )
         if account is None:
             # "" is no key: stored as such, a second keyless account would break crm_id unique
-            account = Account(crm_id=crm_id or None, domain=domain or None)
-            session.add(account)
+            account = {"id": None, "crm_id": crm_id or None, "domain": domain or None}
+            created.append(account)
         else:
-            if crm_id and not account.crm_id:
-                account.crm_id = crm_id
-            if domain and not account.domain and domain not in by_domain:
-                account.domain = domain
-        if account.crm_id:
-            by_crm[account.crm_id] = account
-        if account.domain:
-            by_domain[account.domain] = account
-    session.flush()
+            if crm_id and not account["crm_id"]:
+                account["crm_id"] = crm_id
+                changed[id(account)] = account
+            if domain and not account["domain"] and domain not in by_domain:
+                account["domain"] = domain
+                changed[id(account)] = account
+            if account["id"] is None:  # created above: inserted with both keys
+                changed.pop(id(account), None)
+        if account["crm_id"]:
+            by_crm[account["crm_id"]] = account
+        if account["domain"]:
+            by_domain[account["domain"]] = account
+    if created:
+        new = {(a["crm_id"], a["domain"]): a for a in created}
+        rows = [{"crm_id": crm_id, "domain": domain, "created_at": now, "updated_at": now}
+                for crm_id, domain in new]  # fmt: skip
+        for account_id, crm_id, domain in insert_rows(
+            session, table, rows, returning=("id", "crm_id", "domain")
+        ):
+            new[(crm_id, domain)]["id"] = account_id
+    updates = [
+        {"id": a["id"], "crm_id": a["crm_id"], "domain": a["domain"], "updated_at": now}
+        for a in changed.values()
+    ]
+    if updates:
+        session.execute(update(Account), updates)
+    resolved: dict[tuple[str | None, str | None], int] = {}
     for crm_id, domain in pairs:
         account = (by_crm.get(crm_id) if crm_id else None) or by_domain[domain or ""]
-        resolved[(crm_id, domain)] = account.id
+        resolved[(crm_id, domain)] = account["id"]
     return resolved
 
 
 def resolve_contacts(
-    session: Session, items: Sequence[Mapping[str, Any]], account_ids: Sequence[int | None]
+    session: Session,
+    items: Sequence[Mapping[str, Any]],
+    account_ids: Sequence[int | None],
+    *,
+    now: datetime,
 ) -> list[int | None]:
     """The contact id of each item (by CRM id, else email), creating contacts cx360 lacks.
 
     Items with neither key (account-only ratings) get None. A contact's account follows the
     latest item that names one.
     """
-    crm_ids = sorted({i["crm_id"] for i in items if i.get("crm_id")})
-    emails = sorted({i["email"] for i in items if i.get("email")})
-    by_crm: dict[str, tuple[int, str | None, int | None]] = {}
-    by_email: dict[str, tuple[int, str | None, int | None]] = {}
-    columns = (Contact.id, Contact.crm_id, Contact.email, Contact.account_id)
-    for chunk in chunked(crm_ids):
-        for cid, crm, email, acc in session.execute(
-            select(*columns).where(Contact.crm_id.in_(chunk))
-        ):
-            by_crm[str(crm)] = (cid, email, acc)
-            if email:
-                by_email[email] = (cid, crm, acc)
-    for chunk in chunked(emails):
-        for cid, crm, email, acc in session.execute(
-            select(*columns).where(Contact.email.in_(chunk))
-        ):
-            by_email[str(email)] = (cid, crm, acc)
-            if crm:
-                by_crm[crm] = (cid, email, acc)
+    return _resolve_contacts(session, items, account_ids, now)[0]
+
+
+def _resolve_contacts(
+    session: Session,
+    items: Sequence[Mapping[str, Any]],
+    account_ids: Sequence[int | None],
+    now: datetime,
+) -> tuple[list[int | None], dict[int, int | None]]:
+    """``resolve_contacts`` plus each resolved contact's account after the call."""
+    table = table_of(Contact)
+    crm_ids = {i["crm_id"] for i in items if i.get("crm_id")}
+    emails = {i["email"] for i in items if i.get("email")}
+    match = _keys_match(session, [(table.c.crm_id, crm_ids), (table.c.email, emails)])
+    if match is None:
+        return [None] * len(items), {}
+    by_crm: dict[str, int] = {}
+    by_email: dict[str, int] = {}
+    stored_account: dict[int, int | None] = {}
+    for cid, crm, email, account_id in session.execute(
+        select(table.c.id, table.c.crm_id, table.c.email, table.c.account_id).where(match)
+    ):
+        stored_account[cid] = account_id
+        if crm:
+            by_crm[crm] = cid
+        if email:
+            by_email[email] = cid
 
     # New contacts: one row per distinct person key among the items not found.
     new_rows: dict[tuple[str | None, str | None], dict[str, Any]] = {}
@@ -166,7 +212,8 @@ def resolve_contacts(
         if (crm and crm in by_crm) or (email and email in by_email):
             continue
         key = (crm, email)
-        row = new_rows.setdefault(key, {"crm_id": crm, "email": email, "account_id": None})
+        row = new_rows.setdefault(key, {"crm_id": crm, "email": email, "account_id": None,
+                                        "created_at": now, "updated_at": now})  # fmt: skip
         row["account_id"] = account_id or row["account_id"]
     if new_rows:
         # Two items may name the same person once by email and once by email + CRM id.
@@ -185,62 +232,43 @@ def resolve_contacts(
             if email:
                 merged[f"e:{email}"] = row
         unique_rows = list({id(r): r for r in merged.values()}.values())
-        # RETURNING the natural keys (not in parameter order) keeps SQLite's inserts batched.
         account_of = {(r["crm_id"], r["email"]): r["account_id"] for r in unique_rows}
-        for chunk in chunked(unique_rows, 2000):
-            table = table_of(Contact)
-            result = session.execute(
-                insert(table).returning(table.c.id, table.c.crm_id, table.c.email), list(chunk)
-            )
-            for cid, crm, email in result:
-                account_id = account_of[(crm, email)]
-                if crm:
-                    by_crm[crm] = (cid, email, account_id)
-                if email:
-                    by_email[email] = (cid, crm, account_id)
+        for cid, crm, email in insert_rows(
+            session, table, unique_rows, returning=("id", "crm_id", "email")
+        ):
+            stored_account[cid] = account_of[(crm, email)]
+            if crm:
+                by_crm[crm] = cid
+            if email:
+                by_email[email] = cid
 
     contact_ids: list[int | None] = []
+    accounts = dict(stored_account)
     changes: dict[int, dict[str, Any]] = {}
     for item, account_id in zip(items, account_ids, strict=True):
         crm, email = item.get("crm_id"), item.get("email")
-        found = (by_crm.get(crm) if crm else None) or (by_email.get(email) if email else None)
-        if found is None:
-            contact_ids.append(None)
-            continue
-        cid = found[0]
+        cid = (by_crm.get(crm) if crm else None) or (by_email.get(email) if email else None)
         contact_ids.append(cid)
+        if cid is None:
+            continue
         change = changes.setdefault(cid, {})
         if crm and crm not in by_crm:
             change["crm_id"] = crm
-            by_crm[crm] = (cid, email, account_id)
+            by_crm[crm] = cid
         if email and email not in by_email:
             change["email"] = email
-            by_email[email] = (cid, crm, account_id)
-        current_account = found[2]
-        if account_id and account_id != current_account:
-            change["account_id"] = account_id
-    updates = [{"id": cid, **change} for cid, change in changes.items() if change]
+            by_email[email] = cid
+        if account_id:
+            accounts[cid] = account_id
+    for cid, change in changes.items():
+        if accounts[cid] != stored_account[cid]:
+            change["account_id"] = accounts[cid]
+    updates = [
+        {"id": cid, **change, "updated_at": now} for cid, change in changes.items() if change
+    ]
     if updates:
         session.execute(update(Contact), updates)
-    return contact_ids
-
-
-def _accounts_for(session: Session, items: Sequence[Mapping[str, Any]]) -> list[int | None]:
-    keys = [(i.get("account_crm_id"), i.get("account_domain")) for i in items]
-    resolved = resolve_accounts(session, keys)
-    return [resolved.get(k) if (k[0] or k[1]) else None for k in keys]
-
-
-def _contact_accounts(session: Session, contact_ids: Iterable[int]) -> set[int]:
-    ids = sorted(set(contact_ids))
-    accounts: set[int] = set()
-    for chunk in chunked(ids):
-        accounts.update(
-            a
-            for a in session.scalars(select(Contact.account_id).where(Contact.id.in_(chunk)))
-            if a is not None
-        )
-    return accounts
+    return contact_ids, {cid: accounts[cid] for cid in changes}
 
 
 # -- responses and ratings -------------------------------------------------------------------
@@ -253,18 +281,26 @@ def _upsert_items(
     compared: Sequence[str],
     result: IngestResult,
 ) -> None:
-    """Insert new rows, update changed resends, leave identical resends alone."""
-    keyed = [r for r in rows if r.get("external_id")]
+    """Insert new rows, update changed resends, leave identical resends alone.
+
+    A resend's previous contact and account (and that contact's account) count as touched.
+    """
+    table = table_of(model)
     existing: dict[tuple[str, str], Any] = {}
-    for source in sorted({r["source"] for r in keyed}):
-        external_ids = sorted({r["external_id"] for r in keyed if r["source"] == source})
-        for chunk in chunked(external_ids):
-            for found in session.execute(
-                select(model.id, model.external_id, *(getattr(model, c) for c in compared)).where(
-                    model.source == source, model.external_id.in_(chunk)
-                )
-            ):
-                existing[(source, found.external_id)] = found
+    sources: dict[str, set[str]] = {}
+    for row in rows:
+        if row.get("external_id"):
+            sources.setdefault(row["source"], set()).add(row["external_id"])
+    contacts = table_of(Contact)
+    for source, external_ids in sorted(sources.items()):
+        keys = in_values(session, table.c.external_id, sorted(external_ids))
+        for found in session.execute(
+            select(table.c.id, table.c.external_id, *(table.c[c] for c in compared),
+                   contacts.c.account_id.label("contact_account_id"))
+            .outerjoin(contacts, contacts.c.id == table.c.contact_id)
+            .where(table.c.source == source, keys)
+        ):  # fmt: skip
+            existing[(source, found.external_id)] = found
 
     # The last item with a key wins inside one call (a batch may carry a resend of itself).
     last_index: dict[tuple[str, str], int] = {}
@@ -272,57 +308,47 @@ def _upsert_items(
         if row.get("external_id"):
             last_index[(row["source"], row["external_id"])] = index
 
-    to_write: list[dict[str, Any]] = []
-    write_slots: list[int] = []
-    ids: list[int | None] = [None] * len(rows)
+    keyed_rows: list[dict[str, Any]] = []
+    plain_rows: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         key = (row["source"], row["external_id"]) if row.get("external_id") else None
-        if key and last_index[key] != index:
+        if key is None:
+            result.created += 1
+            plain_rows.append(row)
             continue
-        old = existing.get(key) if key else None
+        if last_index[key] != index:
+            continue
+        old = existing.get(key)
         if old is not None:
-            result.contact_ids.update(c for c in [getattr(old, "contact_id", None)] if c)
-            result.account_ids.update(a for a in [getattr(old, "account_id", None)] if a)
+            if old.contact_id:
+                result.contact_ids.add(old.contact_id)
+            result.account_ids.update(a for a in (old.account_id, old.contact_account_id) if a)
             if all(getattr(old, c) == row.get(c) for c in compared):
                 result.unchanged += 1
-                ids[index] = old.id
                 continue
             result.updated += 1
         else:
             result.created += 1
-        to_write.append(row)
-        write_slots.append(index)
+        keyed_rows.append(row)
 
-    keyed_rows = [r for r in to_write if r.get("external_id")]
-    plain_rows = [r for r in to_write if not r.get("external_id")]
-    written: dict[int, int] = {}
+    ids_by_key = {key: old.id for key, old in existing.items()}
     if keyed_rows:
-        statement = upsert_statement(
-            session, model, ("source", "external_id"), (*compared, "updated_at")
-        )
-        table = table_of(model)
-        statement = statement.returning(table.c.id, table.c.source, table.c.external_id)
-        for chunk in chunked(keyed_rows, 2000):
-            by_key = {
-                (source, external_id): new_id
-                for new_id, source, external_id in session.execute(statement, list(chunk))
-            }
-            for row in chunk:
-                written[id(row)] = by_key[(row["source"], row["external_id"])]
-    if plain_rows:
-        for chunk in chunked(plain_rows, 2000):
-            table = table_of(model)
-            returned = session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), list(chunk)
+        ids_by_key.update(
+            ((source, external_id), new_id)
+            for new_id, source, external_id in insert_rows(
+                session, table, keyed_rows, returning=("id", "source", "external_id"),
+                conflict=("source", "external_id"), update=(*compared, "updated_at"),
             )
-            for row, (new_id,) in zip(chunk, returned, strict=True):
-                written[id(row)] = new_id
-    for index, row in zip(write_slots, to_write, strict=True):
-        ids[index] = written[id(row)]
-    for index, row in enumerate(rows):
-        if ids[index] is None and row.get("external_id"):
-            ids[index] = ids[last_index[(row["source"], row["external_id"])]]
-    result.ids = [i for i in ids if i is not None]
+        )  # fmt: skip
+    plain_ids: Iterator[int] = iter(())
+    if plain_rows:  # inserted rows take ascending ids in the order given
+        returned = insert_rows(session, table, plain_rows, returning=("id",))
+        plain_ids = iter(sorted(i for (i,) in returned))
+    result.ids = [
+        ids_by_key[(row["source"], row["external_id"])] if row.get("external_id")
+        else next(plain_ids)
+        for row in rows
+    ]  # fmt: skip
 
 
 def write_outbox(
@@ -340,7 +366,7 @@ def write_outbox(
         for aid in sorted(set(account_ids))
     ]  # fmt: skip
     if rows:
-        session.execute(insert(table_of(OutboxItem)), rows)
+        insert_rows(session, table_of(OutboxItem), rows)
 
 
 def _store_rows(
@@ -348,26 +374,36 @@ def _store_rows(
     model: Any,
     rows: list[dict[str, Any]],
     compared: Sequence[str],
-    contact_ids: Sequence[int | None],
+    contact_accounts: Mapping[int, int | None],
     account_ids: Sequence[int | None],
     now: datetime,
 ) -> IngestResult:
     """Upsert the rows, then record every touched contact and account in the outbox."""
     result = IngestResult()
     _upsert_items(session, model, rows, compared, result)
-    result.contact_ids.update(c for c in contact_ids if c is not None)
+    result.contact_ids.update(contact_accounts)
     result.account_ids.update(a for a in account_ids if a is not None)
-    result.account_ids |= _contact_accounts(session, result.contact_ids)
+    result.account_ids.update(a for a in contact_accounts.values() if a is not None)
     write_outbox(session, result.contact_ids, result.account_ids, now=now)
     return result
+
+
+def _subjects(
+    session: Session, items: Sequence[Mapping[str, Any]], now: datetime
+) -> tuple[list[int | None], list[int | None], dict[int, int | None]]:
+    """Each item's account and contact ids, and the resolved contacts' accounts."""
+    keys = [(i.get("account_crm_id"), i.get("account_domain")) for i in items]
+    resolved = resolve_accounts(session, keys, now=now)
+    account_ids = [resolved.get(k) if (k[0] or k[1]) else None for k in keys]
+    contact_ids, contact_accounts = _resolve_contacts(session, items, account_ids, now)
+    return account_ids, contact_ids, contact_accounts
 
 
 def store_responses(
     session: Session, items: Sequence[Mapping[str, Any]], *, now: datetime
 ) -> IngestResult:
     """Store validated responses (``ResponseIn`` dicts) idempotently, with outbox rows."""
-    account_ids = _accounts_for(session, items)
-    contact_ids = resolve_contacts(session, items, account_ids)
+    account_ids, contact_ids, contact_accounts = _subjects(session, items, now)
     rows = []
     for item, contact_id, account_id in zip(items, contact_ids, account_ids, strict=True):
         rows.append({
@@ -384,7 +420,8 @@ def store_responses(
             "received_at": now,
             "updated_at": now,
         })  # fmt: skip
-    return _store_rows(session, Response, rows, RESPONSE_FIELDS, contact_ids, account_ids, now)
+    return _store_rows(session, Response, rows, RESPONSE_FIELDS, contact_accounts, account_ids,
+                       now)  # fmt: skip
 
 
 def store_ratings(
@@ -394,8 +431,7 @@ def store_ratings(
 
     A rating naming a person rates that contact; one naming only an account rates the account.
     """
-    account_ids = _accounts_for(session, items)
-    contact_ids = resolve_contacts(session, items, account_ids)
+    account_ids, contact_ids, contact_accounts = _subjects(session, items, now)
     rows = []
     for item, contact_id, account_id in zip(items, contact_ids, account_ids, strict=True):
         rows.append({
@@ -411,7 +447,8 @@ def store_ratings(
             "received_at": now,
             "updated_at": now,
         })  # fmt: skip
-    return _store_rows(session, EmployeeRating, rows, RATING_FIELDS, contact_ids, account_ids, now)
+    return _store_rows(session, EmployeeRating, rows, RATING_FIELDS, contact_accounts,
+                       account_ids, now)  # fmt: skip
 
 
 def find_contact(session: Session, key: str) -> Contact | None:

@@ -1,0 +1,191 @@
+"""Set-based inserts and key lookups whose SQL does not grow with the batch, on both backends.
+
+An ``IN (...)`` list or a multi-row ``VALUES`` has one placeholder per value, so its text
+changes with the batch size: PostgreSQL parses and plans each such statement again (most of
+the time of a 1,000-row upsert), and SQLAlchemy processes every value in Python. So:
+
+- PostgreSQL gets the rows as one JSON parameter (``INSERT ... SELECT ... FROM
+  json_to_recordset(:rows)``) and lookup keys as one array (``= ANY(:keys)``);
+- SQLite, which parses in microseconds, gets plain multi-row ``VALUES`` handed to the driver
+  as is, and lookup keys as one JSON array (``IN (SELECT value FROM json_each(:keys))``).
+
+Either way datetimes are formatted once per object, as the backend stores them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from connector import batching
+from connector.storage.models import UTCDateTime
+
+SQLITE_MAX_VARIABLES = 32766  # SQLite's default limit since 3.32
+
+
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def in_values(
+    session: Session, key: ColumnElement[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """``key IN values`` with the values as one parameter (one SQL text for any count)."""
+    if dialect_of(session) == "postgresql":
+        return key == any_(bindparam(None, list(values), type_=postgresql.ARRAY(key.type)))
+    each = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+    return key.in_(select(each.c.value))
+
+
+def _datetime_text(dialect: str) -> Callable[[datetime], str]:
+    """Datetimes as the text each backend stores; each distinct object formatted once.
+
+    Keyed by ``id``: the rows of one statement keep their values alive, and a call's ``now``
+    is one object in every row.
+    """
+    seen: dict[int, str] = {}
+
+    def text(value: datetime) -> str:
+        found = seen.get(id(value))
+        if found is None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            utc = value.astimezone(UTC)
+            found = (
+                utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+                if dialect == "sqlite"
+                else utc.isoformat()
+            )
+            seen[id(value)] = found
+        return found
+
+    return text
+
+
+def _json_default(dialect: str) -> Callable[[Any], str]:
+    as_text = _datetime_text(dialect)
+
+    def default(value: Any) -> str:
+        if isinstance(value, datetime):
+            return as_text(value)
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    return default
+
+
+@dataclass(frozen=True)
+class _Insert:
+    """What ``insert_rows`` was asked for (see there)."""
+
+    table: Table
+    columns: Sequence[str]
+    conflict: Sequence[str]
+    update: Sequence[str]
+    returning: Sequence[str]
+
+
+def _insert_json(
+    session: Session, spec: _Insert, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: ``INSERT ... SELECT ... FROM json_to_recordset(:rows)``, one statement."""
+    records = (
+        func.json_to_recordset(bindparam("rows"))
+        .table_valued(*(column(name, spec.table.c[name].type) for name in spec.columns))
+        .render_derived(with_types=True)
+    )
+    insert = postgresql.insert(spec.table)
+    if spec.conflict and spec.update:
+        insert = insert.on_conflict_do_update(
+            index_elements=list(spec.conflict),
+            set_={name: insert.excluded[name] for name in spec.update},
+        )
+    elif spec.conflict:
+        insert = insert.on_conflict_do_nothing(index_elements=list(spec.conflict))
+    statement = insert.from_select(
+        spec.columns, select(*(records.c[name] for name in spec.columns)), include_defaults=False
+    )
+    text = json.dumps(rows, default=_json_default("postgresql"), separators=(",", ":"))
+    if not spec.returning:
+        session.execute(statement, {"rows": text})
+        return []
+    returned = statement.returning(*(spec.table.c[name] for name in spec.returning))
+    return [tuple(row) for row in session.execute(returned, {"rows": text})]
+
+
+def _insert_values(
+    session: Session, spec: _Insert, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """SQLite: multi-row ``VALUES`` sent to the driver as is.
+
+    SQLite parses a statement in microseconds, so its text may vary with the row count; what
+    costs is SQLAlchemy's per-value processing, skipped here: datetimes are formatted once per
+    object and every other value is already what the driver binds.
+    """
+    quote = session.get_bind().dialect.identifier_preparer.quote
+    sql_head = f"INSERT INTO {quote(spec.table.name)} ("
+    sql_head += ", ".join(quote(name) for name in spec.columns) + ") VALUES "
+    sql_tail = ""
+    if spec.conflict:
+        target = ", ".join(quote(name) for name in spec.conflict)
+        action = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in spec.update)
+        sql_tail = f" ON CONFLICT ({target}) " + (
+            f"DO UPDATE SET {action}" if spec.update else "DO NOTHING"
+        )
+    if spec.returning:
+        sql_tail += " RETURNING " + ", ".join(quote(name) for name in spec.returning)
+    as_text = _datetime_text("sqlite")
+    dated = {
+        i for i, name in enumerate(spec.columns) if isinstance(spec.table.c[name].type, UTCDateTime)
+    }
+    group = "(" + ", ".join("?" * len(spec.columns)) + ")"
+    connection = session.connection()
+    found: list[tuple[Any, ...]] = []
+    for chunk in batching.chunked(rows, SQLITE_MAX_VARIABLES // len(spec.columns)):
+        values: list[Any] = []
+        for row in chunk:
+            line = [row[name] for name in spec.columns]
+            for i in dated:
+                if line[i] is not None:
+                    line[i] = as_text(line[i])
+            values.extend(line)
+        sql = sql_head + ", ".join([group] * len(chunk)) + sql_tail
+        result = connection.exec_driver_sql(sql, tuple(values))
+        if spec.returning:
+            found.extend(tuple(row) for row in result)
+    return found
+
+
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    returning: Sequence[str] = (),
+    conflict: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (dicts with the same keys); optionally upsert; the returned columns.
+
+    ``conflict`` names the unique key; with ``update``, a row whose key exists updates those
+    columns (``ON CONFLICT DO UPDATE``), without, it is skipped (``DO NOTHING``). The returned
+    rows come in no promised order; inserted rows take ascending ids in the order given.
+    """
+    if not rows:
+        return []
+    insert = _insert_json if dialect_of(session) == "postgresql" else _insert_values
+    return insert(session, _Insert(table, list(rows[0]), conflict, list(update), returning), rows)
