@@ -103,3 +103,15 @@ def test_recompute_scale_prints_time_and_peak_memory():
               "--accounts", "60", "--chunk", "200")  # fmt: skip
     assert re.search(r"full recompute of 600 contacts \+ 60 accounts .*: [\d.]+ s", out)
     assert re.search(r"peak RSS \d+ MiB", out)
+
+
+def test_store_speed_prints_rates_statements_and_ratios():
+    out = run("store_speed.py", "--single", "20", "--batches", "1", "--batch-size", "50",
+              "--rows", "300", "--rounds", "1", "--baseline", "HEAD")  # fmt: skip
+    for backend in ("sqlite", "postgresql"):
+        assert f"=== {backend} (1 rounds, medians) ===" in out
+    assert re.search(r"\[current\] single: 20 one-item calls at [\d,]+ calls/s; "
+                     r"statements per call: median \d+, max \d+", out)  # fmt: skip
+    assert re.search(r"\[baseline\] batch: 50 items per call in [\d.]+ s", out)
+    assert re.search(r"\[current\] import: 300 rows stored in [\d.]+ s = [\d,]+ rows/s", out)
+    assert re.search(r"speed-up current/baseline: single [\d.]+x, batch [\d.]+x, import", out)
