@@ -26,15 +26,23 @@ def kick_relay() -> bool:
         return False
     window = float(current_app.config["CX360_COALESCE_SECONDS"])
     state = current_app.extensions.setdefault("cx360.kick_state", {"quiet_until": 0.0})
-    if time.monotonic() < state["quiet_until"]:
+    now = time.monotonic()
+    if now < state["quiet_until"]:
         return False
     try:
         client = current_app.extensions.get("cx360.kick_redis")
         if client is None:
             client = redis_client(redis_url(current_app.config, start=False), fail_fast=True)
             current_app.extensions["cx360.kick_redis"] = client
-        if not client.set(KICK_KEY, "1", nx=True, px=max(1, int(window * 1000))):
-            return False  # a relay is already due within the window: it takes these changes too
+        pipe = client.pipeline(transaction=False)
+        pipe.set(KICK_KEY, "1", nx=True, px=max(1, int(window * 1000)))
+        pipe.pttl(KICK_KEY)
+        created, left_ms = pipe.execute()
+        # Whoever set the key, a relay runs when it expires and takes every change committed
+        # until then: this process need not ask Redis again before that.
+        state["quiet_until"] = now + max(0, left_ms) / 1000
+        if not created:
+            return False
         celery.send_task("cx360.relay_outbox", countdown=window, retry=False)
         return True
     except Exception as exc:
