@@ -1,8 +1,9 @@
 """The pages in Debian's headless Chromium (driven by Playwright), on a real socket.
 
-One app with the sample data and one browser serve the whole module. The tests also write the
-screenshots in docs/screenshots that the README shows. Without Chromium (or the playwright
-package) the tests skip locally and fail under CI=true.
+One app with the sample data and one browser serve the whole module. The tests also take the
+screenshots the README shows: into a temporary folder, or into docs/screenshots with
+CX360_UPDATE_SCREENSHOTS=1 (so a test run leaves the tree as it was). Without Chromium (or the
+playwright package) the tests skip locally and fail under CI=true.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tests.web.conftest import SAMPLE_RANGE, expected_sample_nps, load_samples, 
 
 pytestmark = pytest.mark.integration
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {
@@ -38,6 +39,16 @@ PHONE = {
 }
 CHARTS = ("chart-nps", "chart-accounts", "chart-segments")
 RATED = "ben.hartmann@acme-maschinenbau.de"
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: docs/screenshots only when asked to update them."""
+    if os.environ.get("CX360_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
 
 # For each canvas: is there a Chart.js chart on it, and how many pixels did it paint?
 CANVAS_INK = """ids => ids.map(id => {
@@ -146,7 +157,7 @@ def dashboard_path() -> str:
 
 
 def test_given_read_key_when_signing_in_then_dashboard_draws_charts_and_known_nps(
-    site: Site, open_page: Any
+    site: Site, open_page: Any, screenshots: Path
 ):
     page = open_page(**DESKTOP)
     sign_in(page, site, site.read_key, dashboard_path())
@@ -160,28 +171,29 @@ def test_given_read_key_when_signing_in_then_dashboard_draws_charts_and_known_np
         assert canvas["points"] > 0, f"{canvas['id']}: chart without data"
         assert canvas["painted"] > 2000, f"{canvas['id']}: canvas left blank"
     assert page.locator(".comment-detractor").count() > 0
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-desktop.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "dashboard-desktop.png"), full_page=True)
 
 
-def test_given_phone_when_viewing_dashboard_then_layout_fits_the_screen(site: Site, open_page: Any):
+def test_given_phone_when_viewing_dashboard_then_layout_fits_the_screen(
+    site: Site, open_page: Any, screenshots: Path
+):
     page = open_page(**PHONE)
     sign_in(page, site, site.read_key, dashboard_path())
 
     page.wait_for_function("window.cx360Charts && window.cx360Charts.length === 3")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, "the page scrolls sideways on a phone"
-    page.screenshot(path=str(SCREENSHOTS / "dashboard-phone.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "dashboard-phone.png"), full_page=True)
 
 
 def test_given_weekly_summary_when_printed_then_navigation_and_filters_are_hidden(
-    site: Site, open_page: Any
+    site: Site, open_page: Any, screenshots: Path
 ):
     page = open_page(**DESKTOP)
     sign_in(page, site, site.read_key, "/summary?week=2026-11-16")
     assert page.locator('[data-figure="week-nps"]').inner_text() != "\u2013"
     assert page.evaluate(CANVAS_INK, ["chart-nps"])[0]["painted"] > 2000
-    page.screenshot(path=str(SCREENSHOTS / "summary-desktop.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "summary-desktop.png"), full_page=True)
 
     page.emulate_media(media="print")
     assert not page.locator(".topbar").is_visible()
@@ -201,7 +213,7 @@ def _scorecard(site: Site, email: str) -> dict[str, Any]:
 
 
 def test_given_phone_when_rating_a_customer_then_scorecard_reflects_the_rating(
-    site: Site, open_page: Any
+    site: Site, open_page: Any, screenshots: Path
 ):
     before = _scorecard(site, RATED)
     page = open_page(**PHONE, locale="de-DE")
@@ -219,7 +231,7 @@ def test_given_phone_when_rating_a_customer_then_scorecard_reflects_the_rating(
     page.get_by_label("Ihre geschäftliche E-Mail").fill("browser.test@cx360-demo.example")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, "the form scrolls sideways on a phone"
-    page.screenshot(path=str(SCREENSHOTS / "rate-phone.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "rate-phone.png"), full_page=True)
     page.get_by_role("button", name="Bewertung speichern").click()
 
     assert "Bewertung ist gespeichert" in page.get_by_role("status").inner_text()
@@ -231,7 +243,7 @@ def test_given_phone_when_rating_a_customer_then_scorecard_reflects_the_rating(
 
 
 def test_given_desktop_when_opening_rating_form_then_questions_are_labelled_in_english(
-    site: Site, open_page: Any
+    site: Site, open_page: Any, screenshots: Path
 ):
     page = open_page(**DESKTOP, locale="en-GB")
     sign_in(page, site, site.admin_key, "/rate?q=acme")
@@ -243,4 +255,4 @@ def test_given_desktop_when_opening_rating_form_then_questions_are_labelled_in_e
     page.get_by_role("group", name="How much potential").get_by_role(
         "radio", name="8", exact=True
     ).check()
-    page.screenshot(path=str(SCREENSHOTS / "rate-desktop.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "rate-desktop.png"), full_page=True)
