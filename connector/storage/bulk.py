@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Table,
-    any_,
     bindparam,
     column,
     func,
@@ -45,9 +44,16 @@ def dialect_of(session: Session) -> str:
 def in_values(
     session: Session, key: ColumnElement[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
-    """``key IN values`` with the values as one parameter (one SQL text for any count)."""
+    """``key IN values`` with the values as one parameter (one SQL text for any count).
+
+    On PostgreSQL ``IN (SELECT unnest(:keys))`` rather than ``= ANY(:keys)``: psycopg prepares
+    a statement run five times, and PostgreSQL may then plan it once for any array; for a table
+    without statistics yet (a first import) that generic plan scanned the table comparing each
+    row with every key, while a semi-join on the unnested keys probes the index.
+    """
     if dialect_of(session) == "postgresql":
-        return key == any_(bindparam(None, list(values), type_=postgresql.ARRAY(key.type)))
+        keys = bindparam(None, list(values), type_=postgresql.ARRAY(key.type))
+        return key.in_(select(func.unnest(keys)))
     each = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
     return key.in_(select(each.c.value))
 
