@@ -11,12 +11,13 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from connector.api.errors import fail
@@ -44,19 +45,43 @@ def create_api_key(session: Session, scope: str, name: str = "") -> tuple[ApiKey
     return row, key
 
 
-def find_api_key(session: Session, key: str, *, now: datetime | None = None) -> ApiKey | None:
+@dataclass(frozen=True)
+class KeyGrant:
+    """What a valid key grants, as every request needs it (no ORM object per request)."""
+
+    id: int
+    scope: str
+    prefix: str
+    name: str
+    use_recorded: bool = field(default=False, compare=False)  # an UPDATE awaits a commit
+
+
+_KEY_BY_PREFIX = select(
+    ApiKey.id, ApiKey.scope, ApiKey.prefix, ApiKey.name, ApiKey.key_hash, ApiKey.revoked_at,
+    ApiKey.last_used_at,
+).where(ApiKey.prefix == bindparam("prefix"))  # fmt: skip
+_MARK_USED = (
+    update(ApiKey).where(ApiKey.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
+)
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def find_api_key(session: Session, key: str, *, now: datetime | None = None) -> KeyGrant | None:
+    """The grant of a valid, unrevoked key; records its use (to the minute or five) with the
+    session's transaction."""
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "cx360":
         return None
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    row = session.execute(_KEY_BY_PREFIX, {"prefix": parts[1]}).first()
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.key_hash, hash_key(key)):
         return None
     now = now or utcnow()
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        row.last_used_at = now
-    return row
+    stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION
+    if stale:
+        session.execute(_MARK_USED, {"key_id": row.id, "now": now})
+    return KeyGrant(row.id, row.scope, row.prefix, row.name, use_recorded=stale)
 
 
 def bearer_token() -> str | None:
@@ -74,9 +99,12 @@ def check_scope(scope: str) -> None:
     token = bearer_token()
     if token is None:
         fail(401, "Send an API key: Authorization: Bearer <key>.")
-    key = find_api_key(db_session(), token)
+    session = db_session()
+    key = find_api_key(session, token)
     if key is None:
         fail(401, "The API key is not valid.")
+    if key.use_recorded:
+        session.commit()  # at most every five minutes a key; read views never commit
     if scope not in GRANTS[key.scope]:
         fail(403, f"This API key has scope {key.scope!r}; this needs {scope!r}.")
     g.api_key = key

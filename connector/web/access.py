@@ -26,7 +26,7 @@ from flask import abort, g, redirect, request, session, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.auth import GRANTS, bearer_token, find_api_key
+from connector.auth import GRANTS, KeyGrant, bearer_token, find_api_key
 from connector.storage import ApiKey
 
 KEY_IDS = "cx360.web.key_ids"
@@ -36,16 +36,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
-class SignedInKey:
-    id: int
-    scope: str
-    prefix: str
-    name: str
-
-
-@dataclass(frozen=True)
 class Visitor:
-    keys: tuple[SignedInKey, ...]
+    keys: tuple[KeyGrant, ...]
     via_bearer: bool = False
 
     @property
@@ -60,8 +52,8 @@ class Visitor:
         return bool(self.keys)
 
 
-def _signed_in(row: ApiKey) -> SignedInKey:
-    return SignedInKey(id=row.id, scope=row.scope, prefix=row.prefix, name=row.name)
+def _signed_in(row: ApiKey) -> KeyGrant:
+    return KeyGrant(id=row.id, scope=row.scope, prefix=row.prefix, name=row.name)
 
 
 def load_visitor(db: Session) -> Visitor:
@@ -71,7 +63,7 @@ def load_visitor(db: Session) -> Visitor:
     token = bearer_token()
     if token is not None:
         row = find_api_key(db, token)
-        visitor = Visitor(keys=(_signed_in(row),) if row else (), via_bearer=True)
+        visitor = Visitor(keys=(row,) if row else (), via_bearer=True)
     else:
         ids = [int(i) for i in session.get(KEY_IDS, []) if isinstance(i, int)]
         rows: list[ApiKey] = (
@@ -86,7 +78,7 @@ def load_visitor(db: Session) -> Visitor:
     return visitor
 
 
-def sign_in(key: ApiKey) -> None:
+def sign_in(key: KeyGrant) -> None:
     """Add the key to the session; a new CSRF token marks the change of privilege."""
     ids = [i for i in session.get(KEY_IDS, []) if isinstance(i, int) and i != key.id]
     session[KEY_IDS] = [*ids, key.id][-MAX_KEYS:]
@@ -147,7 +139,7 @@ def require(*scopes: str, load: Callable[[], Session]) -> Callable[[F], F]:
     return decorator
 
 
-def needs(scopes: Iterable[str], keys: Iterable[SignedInKey]) -> str:
+def needs(scopes: Iterable[str], keys: Iterable[KeyGrant]) -> str:
     have = ", ".join(sorted({k.scope for k in keys})) or "none"
     wanted = " and ".join(sorted(scopes))
     return (

@@ -62,3 +62,32 @@ def test_given_created_key_when_stored_then_only_its_hash_is_in_the_database(
     stored = " ".join(str(getattr(rows[0], c.key)) for c in ApiKey.__table__.columns)
     assert key not in stored
     assert key.split("_")[2] not in stored
+
+
+def test_given_key_used_when_requests_follow_then_last_use_recorded_to_five_minutes(
+    app: Flask, client: FlaskClient, read_headers: dict[str, str]
+):
+    from datetime import timedelta
+
+    from connector.auth import find_api_key
+
+    def last_used() -> object:
+        with database(app).session() as session:
+            return session.scalar(select(ApiKey.last_used_at))
+
+    assert last_used() is None
+    assert client.get("/api/v1/stats/nps", headers=read_headers).status_code == 200
+    first = last_used()
+    assert first is not None
+    token = read_headers["Authorization"].removeprefix("Bearer ")
+    with database(app).session() as session:
+        grant = find_api_key(session, token, now=first + timedelta(minutes=4))  # type: ignore[operator]
+        assert grant is not None and grant.scope == "read"
+    assert last_used() == first, "within five minutes a use is not written again"
+    later = first + timedelta(minutes=6)  # type: ignore[operator]
+    with database(app).session() as session:
+        assert find_api_key(session, token, now=later) is not None
+    assert last_used() == later
+    with database(app).session() as session:
+        assert find_api_key(session, token.replace("_", "_x", 1)) is None
+        assert find_api_key(session, token[:-2] + "zz") is None
