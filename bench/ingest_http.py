@@ -1,7 +1,8 @@
 """Ingest speed under gunicorn on PostgreSQL, against a trivial endpoint of the same server.
 
-1. ``gunicorn -w 2 'connector.app:create_app()'`` on loopback, PostgreSQL (a database of the
-   run's own) and Redis (the relay kick; no worker runs). ``wrk`` (a second process; Debian:
+1. ``gunicorn -w 4 'connector.app:create_app()'`` (as in the README's production section) on
+   loopback, PostgreSQL (a database of the run's own) and Redis (the relay kick; no worker
+   runs). ``wrk`` (a second process; Debian:
    ``apt-get install -y wrk``) drives ``GET /healthz`` and ``POST /api/v1/responses`` (one
    response per request, a new ``external_id`` each, over 5,000 contacts at 500 accounts) in
    alternating rounds of ``--seconds``; the figures are the medians of the rounds: requests/s,
@@ -14,7 +15,7 @@ Targets (issue 8): >= 500 requests/s, p99 <= 100 ms, ratio >= 0.35; batch and im
 10,000 responses/s.
 
     .venv/bin/python bench/ingest_http.py [--seconds 10] [--rounds 3] [--connections 8]
-        [--gunicorn-workers 2] [--batches 10] [--import-rows 20000]
+        [--gunicorn-workers 4] [--batches 10] [--import-rows 20000]
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-workers", type=int, default=4,
+                        help="as the README's production section runs it")  # fmt: skip
     parser.add_argument("--batches", type=int, default=10, help="batches of 1,000")
     parser.add_argument("--import-rows", type=int, default=20_000)
     args = parser.parse_args()
