@@ -12,18 +12,19 @@ handful of round trips.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import batching
 from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response, utcnow
-from connector.storage.bulk import in_values, insert_rows
+from connector.storage.bulk import dialect_of, find_rows, in_keys, insert_rows, key_values
 from connector.storage.upsert import table_of
 
 T = TypeVar("T")
@@ -90,30 +91,20 @@ def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 # -- contacts and accounts -------------------------------------------------------------------
 
 
-def _keys_match(
-    session: Session, keys: Sequence[tuple[ColumnElement[Any], Collection[str]]]
-) -> ColumnElement[bool] | None:
-    """One WHERE for "any of these columns in its values"; None when there are no values."""
-    conditions = [in_values(session, column, sorted(values)) for column, values in keys if values]
-    return or_(*conditions) if conditions else None
-
-
 def resolve_accounts(
     session: Session, keys: Iterable[tuple[str | None, str | None]], *, now: datetime
 ) -> dict[tuple[str | None, str | None], int]:
     """Map ``(account_crm_id, account_domain)`` pairs to account ids, creating new accounts."""
     pairs = {k for k in keys if k[0] or k[1]}
     table = table_of(Account)
-    match = _keys_match(session, [(table.c.crm_id, {c for c, _ in pairs if c}),
-                                  (table.c.domain, {d for _, d in pairs if d})])  # fmt: skip
-    if match is None:
+    wanted = {"crm_id": {c for c, _ in pairs if c}, "domain": {d for _, d in pairs if d}}
+    found = find_rows(session, table, ("id", "crm_id", "domain"), wanted)
+    if found is None:
         return {}
     # An account as a dict (id None until inserted), so one can gain its second key here.
     by_crm: dict[str, dict[str, Any]] = {}
     by_domain: dict[str, dict[str, Any]] = {}
-    for account_id, crm_id, domain in session.execute(
-        select(table.c.id, table.c.crm_id, table.c.domain).where(match)
-    ):
+    for account_id, crm_id, domain in found:
         stored = {"id": account_id, "crm_id": crm_id, "domain": domain}
         if crm_id:
             by_crm[crm_id] = stored
@@ -188,15 +179,14 @@ def _resolve_contacts(
     table = table_of(Contact)
     crm_ids = {i["crm_id"] for i in items if i.get("crm_id")}
     emails = {i["email"] for i in items if i.get("email")}
-    match = _keys_match(session, [(table.c.crm_id, crm_ids), (table.c.email, emails)])
-    if match is None:
+    found = find_rows(session, table, ("id", "crm_id", "email", "account_id"),
+                      {"crm_id": crm_ids, "email": emails})  # fmt: skip
+    if found is None:
         return [None] * len(items), {}
     by_crm: dict[str, int] = {}
     by_email: dict[str, int] = {}
     stored_account: dict[int, int | None] = {}
-    for cid, crm, email, account_id in session.execute(
-        select(table.c.id, table.c.crm_id, table.c.email, table.c.account_id).where(match)
-    ):
+    for cid, crm, email, account_id in found:
         stored_account[cid] = account_id
         if crm:
             by_crm[crm] = cid
@@ -274,6 +264,19 @@ def _resolve_contacts(
 # -- responses and ratings -------------------------------------------------------------------
 
 
+@functools.cache
+def _existing_statement(dialect: str, table: Table, compared: tuple[str, ...]) -> Select[Any]:
+    """Stored items of one source by external id, with their contact's account."""
+    contacts = table_of(Contact)
+    return (
+        select(table.c.id, table.c.external_id, *(table.c[c] for c in compared),
+               contacts.c.account_id.label("contact_account_id"))
+        .outerjoin(contacts, contacts.c.id == table.c.contact_id)
+        .where(table.c.source == bindparam("source"),
+               in_keys(dialect, table.c.external_id, "external_id"))
+    )  # fmt: skip
+
+
 def _upsert_items(
     session: Session,
     model: Any,
@@ -291,15 +294,11 @@ def _upsert_items(
     for row in rows:
         if row.get("external_id"):
             sources.setdefault(row["source"], set()).add(row["external_id"])
-    contacts = table_of(Contact)
+    dialect = dialect_of(session)
+    statement = _existing_statement(dialect, table, tuple(compared))
     for source, external_ids in sorted(sources.items()):
-        keys = in_values(session, table.c.external_id, sorted(external_ids))
-        for found in session.execute(
-            select(table.c.id, table.c.external_id, *(table.c[c] for c in compared),
-                   contacts.c.account_id.label("contact_account_id"))
-            .outerjoin(contacts, contacts.c.id == table.c.contact_id)
-            .where(table.c.source == source, keys)
-        ):  # fmt: skip
+        values = {"source": source, "external_id": key_values(dialect, sorted(external_ids))}
+        for found in session.execute(statement, values):
             existing[(source, found.external_id)] = found
 
     # The last item with a key wins inside one call (a batch may carry a resend of itself).

@@ -14,6 +14,7 @@ Either way datetimes are formatted once per object, as the backend stores them.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,14 +23,17 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     bindparam,
     column,
     func,
+    or_,
     select,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from connector import batching
 from connector.storage.models import UTCDateTime
@@ -41,21 +45,46 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def in_values(
-    session: Session, key: ColumnElement[Any], values: Collection[Any]
-) -> ColumnElement[bool]:
-    """``key IN values`` with the values as one parameter (one SQL text for any count).
+def in_keys(dialect: str, key: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``key IN`` the values bound as ``name`` (``key_values``): one SQL text for any count.
 
     On PostgreSQL ``IN (SELECT unnest(:keys))`` rather than ``= ANY(:keys)``: psycopg prepares
     a statement run five times, and PostgreSQL may then plan it once for any array; for a table
     without statistics yet (a first import) that generic plan scanned the table comparing each
     row with every key, while a semi-join on the unnested keys probes the index.
     """
-    if dialect_of(session) == "postgresql":
-        keys = bindparam(None, list(values), type_=postgresql.ARRAY(key.type))
-        return key.in_(select(func.unnest(keys)))
-    each = func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
-    return key.in_(select(each.c.value))
+    if dialect == "postgresql":
+        return key.in_(select(func.unnest(bindparam(name, type_=postgresql.ARRAY(key.type)))))
+    return key.in_(select(func.json_each(bindparam(name)).table_valued("value").c.value))
+
+
+def key_values(dialect: str, values: Collection[Any]) -> Any:
+    """The parameter ``in_keys`` binds: an array on PostgreSQL, a JSON array on SQLite."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
+
+
+@functools.cache
+def find_statement(
+    dialect: str, table: Table, returned: tuple[str, ...], keys: tuple[str, ...]
+) -> Select[Any]:
+    """``SELECT returned FROM table`` where any of the ``keys`` columns is in its values (bound
+    by column name); built once per shape, as building costs more than running it."""
+    conditions = [in_keys(dialect, table.c[name], name) for name in keys]
+    return select(*(table.c[name] for name in returned)).where(or_(*conditions))
+
+
+def find_rows(
+    session: Session, table: Table, returned: tuple[str, ...], keys: Mapping[str, Collection[Any]]
+) -> list[tuple[Any, ...]] | None:
+    """Rows of ``table`` whose column is in its values for any of ``keys`` (column -> values);
+    None when no values are given (nothing to look for, no statement sent)."""
+    present = tuple(name for name, values in keys.items() if values)
+    if not present:
+        return None
+    dialect = dialect_of(session)
+    statement = find_statement(dialect, table, returned, present)
+    values = {name: key_values(dialect, sorted(keys[name])) for name in present}
+    return [tuple(row) for row in session.execute(statement, values)]
 
 
 def _datetime_text(dialect: str) -> Callable[[datetime], str]:
@@ -96,19 +125,18 @@ def _json_default(dialect: str) -> Callable[[Any], str]:
 
 @dataclass(frozen=True)
 class _Insert:
-    """What ``insert_rows`` was asked for (see there)."""
+    """What ``insert_rows`` was asked for (see there); the key of its cached statement."""
 
     table: Table
-    columns: Sequence[str]
-    conflict: Sequence[str]
-    update: Sequence[str]
-    returning: Sequence[str]
+    columns: tuple[str, ...]
+    conflict: tuple[str, ...]
+    update: tuple[str, ...]
+    returning: tuple[str, ...]
 
 
-def _insert_json(
-    session: Session, spec: _Insert, rows: Sequence[Mapping[str, Any]]
-) -> list[tuple[Any, ...]]:
-    """PostgreSQL: ``INSERT ... SELECT ... FROM json_to_recordset(:rows)``, one statement."""
+@functools.cache
+def _json_statement(spec: _Insert) -> ReturningInsert[Any] | postgresql.Insert:
+    """PostgreSQL: ``INSERT ... SELECT ... FROM json_to_recordset(:rows)``."""
     records = (
         func.json_to_recordset(bindparam("rows"))
         .table_valued(*(column(name, spec.table.c[name].type) for name in spec.columns))
@@ -125,24 +153,23 @@ def _insert_json(
     statement = insert.from_select(
         spec.columns, select(*(records.c[name] for name in spec.columns)), include_defaults=False
     )
-    text = json.dumps(rows, default=_json_default("postgresql"), separators=(",", ":"))
     if not spec.returning:
-        session.execute(statement, {"rows": text})
-        return []
-    returned = statement.returning(*(spec.table.c[name] for name in spec.returning))
-    return [tuple(row) for row in session.execute(returned, {"rows": text})]
+        return statement
+    return statement.returning(*(spec.table.c[name] for name in spec.returning))
 
 
-def _insert_values(
+def _insert_json(
     session: Session, spec: _Insert, rows: Sequence[Mapping[str, Any]]
 ) -> list[tuple[Any, ...]]:
-    """SQLite: multi-row ``VALUES`` sent to the driver as is.
+    text = json.dumps(rows, default=_json_default("postgresql"), separators=(",", ":"))
+    result = session.execute(_json_statement(spec), {"rows": text})
+    return [tuple(row) for row in result] if spec.returning else []
 
-    SQLite parses a statement in microseconds, so its text may vary with the row count; what
-    costs is SQLAlchemy's per-value processing, skipped here: datetimes are formatted once per
-    object and every other value is already what the driver binds.
-    """
-    quote = session.get_bind().dialect.identifier_preparer.quote
+
+@functools.cache
+def _values_sql(spec: _Insert) -> tuple[str, str, frozenset[int]]:
+    """SQLite: the text before and after the ``VALUES`` groups, and the datetime positions."""
+    quote = sqlite.dialect().identifier_preparer.quote
     sql_head = f"INSERT INTO {quote(spec.table.name)} ("
     sql_head += ", ".join(quote(name) for name in spec.columns) + ") VALUES "
     sql_tail = ""
@@ -154,10 +181,23 @@ def _insert_values(
         )
     if spec.returning:
         sql_tail += " RETURNING " + ", ".join(quote(name) for name in spec.returning)
-    as_text = _datetime_text("sqlite")
-    dated = {
+    dated = frozenset(
         i for i, name in enumerate(spec.columns) if isinstance(spec.table.c[name].type, UTCDateTime)
-    }
+    )
+    return sql_head, sql_tail, dated
+
+
+def _insert_values(
+    session: Session, spec: _Insert, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """SQLite: multi-row ``VALUES`` sent to the driver as is.
+
+    SQLite parses a statement in microseconds, so its text may vary with the row count; what
+    costs is SQLAlchemy's per-value processing, skipped here: datetimes are formatted once per
+    object and every other value is already what the driver binds.
+    """
+    sql_head, sql_tail, dated = _values_sql(spec)
+    as_text = _datetime_text("sqlite")
     group = "(" + ", ".join("?" * len(spec.columns)) + ")"
     connection = session.connection()
     found: list[tuple[Any, ...]] = []
@@ -194,4 +234,5 @@ def insert_rows(
     if not rows:
         return []
     insert = _insert_json if dialect_of(session) == "postgresql" else _insert_values
-    return insert(session, _Insert(table, list(rows[0]), conflict, list(update), returning), rows)
+    spec = _Insert(table, tuple(rows[0]), tuple(conflict), tuple(update), tuple(returning))
+    return insert(session, spec, rows)

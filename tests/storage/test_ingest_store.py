@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from connector.ingest import commit_with_retry, store_ratings, store_responses
 from connector.storage import Account, Contact, Database, EmployeeRating, OutboxItem, Response
-from connector.storage.bulk import in_values, insert_rows
+from connector.storage.bulk import dialect_of, find_rows, find_statement, insert_rows, key_values
 from connector.storage.upsert import table_of
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -172,12 +172,16 @@ def test_given_empty_keys_and_rows_when_used_then_nothing_found_nor_sent(db: Dat
     statements: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     with db.session() as session:
-        email = table_of(Contact).c.email
-        assert session.execute(select(email).where(in_values(session, email, []))).all() == []
+        contacts = table_of(Contact)
+        assert find_rows(session, contacts, ("id",), {"email": [], "crm_id": set()}) is None
+        assert find_rows(session, contacts, ("id",), {"email": ["nobody@acme.example"]}) == []
+        dialect = dialect_of(session)  # an empty array or JSON list bound as such finds nothing
+        statement = find_statement(dialect, contacts, ("id",), ("email",))
+        assert session.execute(statement, {"email": key_values(dialect, [])}).all() == []
         assert insert_rows(session, table_of(Contact), [], returning=("id",)) == []
         assert store_responses(session, [], now=NOW).as_dict() == {
             "created": 0, "updated": 0, "unchanged": 0, "ids": []}  # fmt: skip
-    assert len(statements) == 1  # the lookup with no keys; nothing for the empty inserts
+    assert len(statements) == 2  # the two lookups; nothing for no keys nor no rows
 
 
 def test_given_known_person_when_one_item_stored_then_five_statements(db: Database):
