@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from connector.config import ConfigError, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _config() -> dict[str, Any]:
@@ -59,6 +62,24 @@ def apikey_create(scope: str, name: str) -> None:
     click.echo(f"(scope {scope}, id {prefix}; store it now: it cannot be shown again)", err=True)
 
 
+def wait_for_db_option(command: F) -> F:
+    """``--wait-for-db SECONDS``: how long a starting process waits for the database."""
+    return click.option(
+        "--wait-for-db", default=60.0, show_default=True, type=click.FloatRange(min=0),
+        metavar="SECONDS", help="Wait this long for the database to answer before giving up.",
+    )(command)  # fmt: skip
+
+
+def upgrade_waiting(database_url: str, wait_seconds: float) -> None:
+    """``db upgrade`` once the database answers; a clear error when it never does."""
+    from connector.storage.migrate import DatabaseUnavailable, upgrade
+
+    try:
+        upgrade(database_url, wait_seconds=wait_seconds)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8360, show_default=True, type=int)
@@ -69,16 +90,16 @@ def apikey_create(scope: str, name: str) -> None:
     show_default=True,
     help="Run `db upgrade` first (turn off when several servers start at once).",
 )
-def serve_command(host: str, port: int, workers: int, migrate: bool) -> None:
+@wait_for_db_option
+def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db: float) -> None:
     """Run the web app and API under gunicorn."""
     from gunicorn.app.base import BaseApplication
 
     from connector.app import create_app
-    from connector.storage.migrate import upgrade
 
     config = _config()
     if migrate:
-        upgrade(config["CX360_DATABASE_URL"])
+        upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
 
     class Server(BaseApplication):
         def load_config(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from connector.cli_admin import _config
+from connector.cli_admin import _config, upgrade_waiting, wait_for_db_option
 
 
 @click.command("worker")
@@ -16,14 +16,13 @@ from connector.cli_admin import _config
 @click.option("--beat/--no-beat", default=True, show_default=True,
               help="Also run the periodic outbox relay (one beat per deployment).")  # fmt: skip
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker_command(concurrency: int, beat: bool, loglevel: str) -> None:
+@wait_for_db_option
+def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: float) -> None:
     """Run a Celery worker (and beat) that pushes scores to the CRM."""
-    from connector.storage.migrate import upgrade
-
     config = _config()
     if not config.get("CX360_CRM"):
         raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
-    upgrade(config["CX360_DATABASE_URL"])
+    upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
     from tasks.worker import celery
 
     click.echo(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,11 +21,59 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", *, wait_seconds: float = 0) -> None:
+    """Migrate to ``revision``; first wait up to ``wait_seconds`` for the database to answer.
+
+    Workers and servers start with this, often together with the database (a container
+    platform, a reboot): they wait for it instead of exiting.
+    """
     from connector.storage.db import Database
 
+    if wait_seconds > 0:
+        wait_for_database(database_url, wait_seconds)
     Database(database_url).dispose()  # creates the SQLite file's folder when needed
     command.upgrade(alembic_config(database_url), revision)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not answer within the wait."""
+
+
+def wait_for_database(database_url: str, seconds: float) -> None:
+    """Connect until the database answers, backing off up to 5 s between tries."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception_type,
+        stop_after_delay,
+        wait_exponential,
+    )
+
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    engine = create_engine(database_url)
+    retrying = Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        wait=wait_exponential(multiplier=0.25, max=5),
+        stop=stop_after_delay(seconds),
+        before_sleep=lambda state: log.warning(
+            "database %s not reachable yet (%s); retrying", shown,
+            type(state.outcome.exception()).__name__ if state.outcome else "?",
+        ),
+    )  # fmt: skip
+    try:
+        for attempt in retrying:
+            with attempt, engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+    except RetryError as exc:
+        cause = exc.last_attempt.exception()
+        raise DatabaseUnavailable(
+            f"database {shown} did not answer within {seconds:g} s: {cause}"
+        ) from cause
+    finally:
+        engine.dispose()
 
 
 def current_revision(database_url: str) -> str | None:
