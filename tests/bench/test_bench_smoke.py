@@ -115,3 +115,12 @@ def test_store_speed_prints_rates_statements_and_ratios():
     assert re.search(r"\[baseline\] batch: 50 items per call in [\d.]+ s", out)
     assert re.search(r"\[current\] import: 300 rows stored in [\d.]+ s = [\d,]+ rows/s", out)
     assert re.search(r"speed-up current/baseline: single [\d.]+x, batch [\d.]+x, import", out)
+
+
+def test_validation_speed_prints_cost_per_item_of_each_schema():
+    out = run("validation_speed.py", "--items", "300", "--rounds", "2")
+    for schema in ("ResponseIn", "RatingIn"):
+        assert re.search(rf"{schema}\.load, one item at a time\s+median\s+[\d.]+ us", out)
+        assert re.search(rf"(PASS|FAIL): {schema}: [\d.]+ us per item \(target <= 20\)", out)
+    assert re.search(r"ResponseBatchIn\.load, 1,000 per body\s+median\s+[\d.]+ us", out)
+    assert re.search(r"baseline: same keys, Raw fields\s+median\s+[\d.]+ us", out)
