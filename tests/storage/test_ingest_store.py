@@ -220,3 +220,17 @@ def test_given_other_writer_creating_same_contact_when_inserting_then_retry_find
     with db.session() as check:
         assert len(check.scalars(select(Contact)).all()) == 1
         assert len(check.scalars(select(Response)).all()) == 2
+
+
+def test_given_text_beyond_ascii_when_stored_and_resent_then_kept_and_recognised(db: Database):
+    item = response("réponse-😀", comment="Grüße, 😀 \"quoted\" \\ back", email="zoë@acme.example",
+                    account_domain="acme.example")  # fmt: skip
+    with db.session() as session:
+        first = store_responses(session, [item], now=NOW)
+    with db.session() as session:
+        again = store_responses(session, [item], now=NOW)
+        stored = session.scalars(select(Response)).one()
+        contact = session.scalars(select(Contact)).one()
+    assert (first.created, again.unchanged) == (1, 1)
+    assert (stored.external_id, stored.comment) == (item["external_id"], item["comment"])
+    assert contact.email == "zoë@acme.example"
