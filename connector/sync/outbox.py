@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from connector.ingest import chunked
@@ -35,29 +35,29 @@ class Claim:
 def claim_pending(
     session: Session, *, now: datetime, lease: timedelta, limit: int = 20000
 ) -> Claim:
-    """Lease up to ``limit`` due rows; returns the distinct subjects they name."""
-    query = (
-        select(OutboxItem.id, OutboxItem.subject_type, OutboxItem.subject_id, OutboxItem.attempts)
+    """Lease up to ``limit`` due rows; returns the distinct subjects they name.
+
+    One statement: the rows are picked, leased and returned together (selecting 20,000 rows
+    and then updating them by id in chunks took a second of the relay's time per claim).
+    """
+    due = (
+        select(OutboxItem.id)
         .where(OutboxItem.processed_at.is_(None), OutboxItem.available_at <= now)
         .order_by(OutboxItem.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = session.execute(query).all()
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(due.scalar_subquery()))
+        .values(available_at=now + lease, attempts=OutboxItem.attempts + 1)
+        .returning(OutboxItem.subject_type, OutboxItem.subject_id),
+        execution_options={"synchronize_session": False},
+    ).all()
     claim = Claim(rows=len(rows))
-    contacts: set[int] = set()
-    accounts: set[int] = set()
-    for row in rows:
-        (contacts if row.subject_type == "contact" else accounts).add(row.subject_id)
-    for chunk in chunked([r.id for r in rows], 1000):
-        session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id.in_(chunk))
-            .values(available_at=now + lease, attempts=OutboxItem.attempts + 1)
-        )
-    claim.contact_ids = sorted(contacts)
-    claim.account_ids = sorted(accounts)
+    claim.contact_ids = sorted({r.subject_id for r in rows if r.subject_type == "contact"})
+    claim.account_ids = sorted({r.subject_id for r in rows if r.subject_type == "account"})
     return claim
 
 
@@ -73,19 +73,27 @@ def complete(
     started_at: datetime,
     now: datetime,
 ) -> None:
-    """Mark the subjects' rows written up to ``started_at`` processed (later ones stay)."""
+    """Mark the subjects' rows written up to ``started_at`` processed (later ones stay).
+
+    Nothing indexes the outbox by subject, so each statement scans the pending rows: one
+    statement per subject type, with the ids written into it as constants (PostgreSQL hashes a
+    constant list, but searches a bound one item by item), keeps that to one scan per push.
+    """
     for subject_type, ids in (("contact", contact_ids), ("account", account_ids)):
-        for chunk in _subject_rows(ids):
-            session.execute(
-                update(OutboxItem)
-                .where(
-                    OutboxItem.subject_type == subject_type,
-                    OutboxItem.subject_id.in_(chunk),
-                    OutboxItem.processed_at.is_(None),
-                    OutboxItem.created_at <= started_at,
-                )
-                .values(processed_at=now)
+        wanted = sorted(set(ids))
+        if not wanted:
+            continue
+        session.execute(
+            update(OutboxItem)
+            .where(
+                OutboxItem.subject_type == subject_type,
+                OutboxItem.subject_id.in_(bindparam("subjects", wanted, literal_execute=True)),
+                OutboxItem.processed_at.is_(None),
+                OutboxItem.created_at <= started_at,
             )
+            .values(processed_at=now),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def back_off(
