@@ -11,18 +11,29 @@ The floor is what the limit allows: ceil(N/100) batch calls at 19 calls/s. Targe
 finish within 1.10x of the floor, with zero 429 responses.
 
     .venv/bin/python bench/rate_limit.py [--contacts 100000] [--limit 190] [--workers 2]
+
+``--profile`` measures cx360's own work instead: no worker processes and no limit, the same
+pushes run in this process chunk by chunk (as ``cx360.push_subjects`` does), and the CPU
+seconds of the pushing thread per 1,000 contacts are printed (the sandbox's threads are not
+counted), with the top functions by cProfile. A second round with nothing changed must make
+no write calls.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import math
+import pstats
 import sys
 import time
+from typing import Any
 
 from _harness import (
     BASE_TIME,
     bench_app,
+    database,
     days,
     finish,
     fix_sequences,
@@ -47,6 +58,9 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=1000, help="CX360_PUSH_CHUNK")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds for workers to start")
     parser.add_argument("--timeout", type=float, default=0, help="seconds; 0 = 4x the floor")
+    parser.add_argument("--profile", action="store_true", help="cx360's CPU per contact")
+    parser.add_argument("--rounds", type=int, default=3, help="with --profile")
+    parser.add_argument("--top", type=int, default=0, help="with --profile: cProfile lines")
     args = parser.parse_args()
     n = args.contacts
     floor = math.ceil(n / 100) / (args.limit / 10)
@@ -67,6 +81,8 @@ def main() -> int:
         fix_sequences(url)
         print(f"set-up: {n:,} CRM contacts and cx360 rows in {time.perf_counter() - started:.1f} s")
 
+        if args.profile:
+            return profile(sandbox, url, n, args.chunk, args.rounds, args.top)
         limit = f"{args.limit} per 10 seconds"
         with bench_app("hubspot", sandbox, url, fresh_redis(), CX360_CRM_RATE_LIMIT=limit,
                        CX360_PUSH_CHUNK=args.chunk) as bench:  # fmt: skip
@@ -118,6 +134,79 @@ def main() -> int:
             (elapsed <= 1.10 * floor, f"{elapsed:.1f} s <= 1.10 x floor {floor:.1f} s"),
             (rate_limited == 0, f"{rate_limited} responses 429 (0)"),
             (pending == 0, f"all {n:,} contacts pushed"),
+        ]
+    )
+
+
+def profile(sandbox: Any, url: str, n: int, chunk: int, rounds: int, top: int) -> int:
+    """Push the outbox in this process, one chunk at a time; print CPU per 1,000 contacts.
+
+    Each measured round starts as the benchmark does (no scorecards, so every contact differs
+    from what was written) and pushes all contacts; a last round with nothing changed must make
+    no write calls.
+    """
+    from statistics import median
+
+    from sqlalchemy import text
+
+    from connector.ingest import chunked
+    from connector.storage import utcnow
+    from connector.sync import outbox
+    from connector.sync.runs import execute_push
+
+    def push(profiler: cProfile.Profile | None) -> tuple[int, int, float]:
+        load_outbox(url, list(range(1, n + 1)))
+        sandbox.admin.reset_stats()
+        with bench.app.app_context():
+            with database(bench.app).session() as session:
+                claim = outbox.claim_pending(session, now=utcnow(), lease=days(1), limit=n)
+            cpu = time.thread_time()
+            if profiler:
+                profiler.enable()
+            written = 0
+            for ids in chunked(claim.contact_ids, chunk):
+                written += execute_push(list(ids), [], trigger="outbox")["written"]
+            if profiler:
+                profiler.disable()
+            cpu = time.thread_time() - cpu
+        writes = sandbox.admin.stats()["endpoints"].get("hubspot.contacts.batch_update", 0)
+        return written, writes, cpu
+
+    def forget_written() -> None:
+        """Back to the benchmark's start: no scorecards (nothing written), an empty outbox."""
+        with database(bench.app).session() as session:
+            session.execute(text("TRUNCATE scorecards, outbox"))
+
+    with bench_app("hubspot", sandbox, url, fresh_redis(),
+                   CX360_CRM_RATE_LIMIT="100000 per 10 seconds") as bench:  # fmt: skip
+        bench.install()
+        sandbox.admin.set_limits(hubspot_ten_second=None, reset_usage=True)
+        push(None)  # warm-up: imports, connections, the mapping; scorecards exist after it
+        seconds: list[float] = []
+        all_written = True
+        for _ in range(rounds):
+            forget_written()
+            written, writes, cpu = push(None)
+            all_written = all_written and written == n
+            seconds.append(1000 * cpu / n)
+            print(f"changed: {written:,} written in {writes} batch calls; CPU {cpu:.2f} s "
+                  f"= {1000 * cpu / n:.3f} s per 1,000 contacts")  # fmt: skip
+        _, unchanged_writes, cpu = push(None)
+        print(f"unchanged: {unchanged_writes} batch calls; CPU {1000 * cpu / n:.3f} s per 1,000")
+        print(f"median CPU per 1,000 contacts pushed (changed): {median(seconds):.3f} s")
+        if top:
+            forget_written()
+            profiler = cProfile.Profile()
+            push(profiler)
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats("connector|tasks", top)
+            stats.sort_stats("tottime").print_stats(top)
+            print(out.getvalue())
+    return finish(
+        [
+            (all_written, f"all {n:,} contacts written in every round"),
+            (unchanged_writes == 0, f"{unchanged_writes} write calls when nothing changed (0)"),
         ]
     )
 

@@ -100,7 +100,7 @@ def field_changes(
     new = scorecard_field_values(scorecard, mapping)
     previous = last_written or {}
     stale = _stale_families(scorecard, mapping, previous)
-    family_of = {f.field: f.metric.split(".", 1)[0] for f in mapping.fields}
+    family_of = mapping.family_of()
     return {
         name: value
         for name, value in new.items()

@@ -13,7 +13,9 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -104,11 +106,28 @@ class SubjectMapping:
     object_name: str
     fields: tuple[FieldMapping, ...]
 
+    # Asked for once per record a push plans: built once per mapping (it never changes).
     def written(self) -> tuple[FieldMapping, ...]:
+        return self._written
+
+    def by_metric(self) -> Mapping[str, FieldMapping]:
+        return self._by_metric
+
+    def family_of(self) -> Mapping[str, str]:
+        """CRM field -> metric family (``nps``, ``csat``, ``rnps``, ``cx360``)."""
+        return self._family_of
+
+    @cached_property
+    def _written(self) -> tuple[FieldMapping, ...]:
         return tuple(f for f in self.fields if f.write)
 
-    def by_metric(self) -> dict[str, FieldMapping]:
-        return {f.metric: f for f in self.fields}
+    @cached_property
+    def _by_metric(self) -> Mapping[str, FieldMapping]:
+        return MappingProxyType({f.metric: f for f in self.fields})
+
+    @cached_property
+    def _family_of(self) -> Mapping[str, str]:
+        return MappingProxyType({f.field: f.metric.split(".", 1)[0] for f in self.fields})
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from connector.crm.types import (
     Subject,
 )
 from connector.ingest import chunked, write_outbox
-from connector.scorecards import recompute_accounts, recompute_contacts
+from connector.scorecards import recompute_accounts, recompute_contacts, record_written
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
 
@@ -81,6 +81,18 @@ class PushReport:
         self.retry_accounts |= other.retry_accounts
 
 
+@dataclass(frozen=True, slots=True)
+class _Card:
+    """A subject's scorecard as the push needs it: plain values, not an ORM object (a push
+    handles thousands; tracking each as an ORM object cost more than the rest of the diff)."""
+
+    id: int
+    values: dict[str, Any]
+    computed_at: datetime
+    written: dict[str, Any] | None
+    written_at: datetime | None
+
+
 @dataclass
 class _Pending:
     """One record's planned write."""
@@ -88,7 +100,7 @@ class _Pending:
     subject_id: int
     crm_id: str
     changes: dict[str, Any]
-    card: Scorecard
+    card: _Card
     task: FollowUpTask | None = None
     trigger_key: str | None = None
 
@@ -216,7 +228,7 @@ class Pusher:
 
     # -- planning and writing ----------------------------------------------------------------
 
-    def _plan(self, subject: Subject, crm_id: str, subject_id: int, card: Scorecard,
+    def _plan(self, subject: Subject, crm_id: str, subject_id: int, card: _Card,
               report: PushReport, email: str | None = None, owner: str | None = None,
               ) -> _Pending | None:  # fmt: skip
         subject_mapping = self.mapping.for_subject(subject)
@@ -267,6 +279,7 @@ class Pusher:
             )
             by_id = {o.crm_id: o for o in outcomes}
             claimed: list[FollowUp] = []
+            written: list[dict[str, Any]] = []
             for pending in batch:
                 outcome = by_id.get(pending.crm_id)
                 if outcome is None or outcome.status == "retriable":
@@ -281,10 +294,14 @@ class Pusher:
                     )  # fmt: skip
                     continue
                 report.written += 1
-                pending.card.written = {**(pending.card.written or {}), **pending.changes}
-                pending.card.written_at = pending.card.computed_at
+                card = pending.card
+                written.append(
+                    {"id": card.id, "written": {**(card.written or {}), **pending.changes},
+                     "written_at": card.computed_at}
+                )  # fmt: skip
                 if pending.task is not None and (row := self._claim_task(pending)) is not None:
                     claimed.append(row)
+            record_written(self.session, written)
             # What was written and the follow-up tasks it calls for commit together: a failed
             # commit leaves both unrecorded, so the next push plans the change and its task again.
             self.session.commit()
@@ -365,13 +382,13 @@ class Pusher:
 
         # Every subject is scored, matched or not: the API and the pages show unmatched
         # people's scores too, and an import leaves its scoring to this push.
-        recompute_contacts(self.session, [c.id for c in contacts], now=self.now,
-                           config=self.scoring)  # fmt: skip
-        recompute_accounts(self.session, [a.id for a in accounts], now=self.now,
-                           config=self.scoring)  # fmt: skip
+        contact_cards = recompute_contacts(self.session, [c.id for c in contacts], now=self.now,
+                                           config=self.scoring)  # fmt: skip
+        account_values = recompute_accounts(self.session, [a.id for a in accounts], now=self.now,
+                                            config=self.scoring)  # fmt: skip
         self.session.commit()
 
-        cards = self._cards("contact", [c.id for c in matched])
+        cards = self._cards("contact", contact_cards, [c.id for c in matched])
         planned = [
             p
             for c in matched
@@ -380,7 +397,7 @@ class Pusher:
         ]  # fmt: skip
         if self.mapping.follow_up.enabled and self.mapping.follow_up.assign_to_owner:
             self._task_owners(matched, planned, known_before)
-        account_cards = self._cards("account", [a.id for a in accounts if a.crm_id])
+        account_cards = self._cards("account", account_values, [a.id for a in accounts if a.crm_id])
         planned_accounts = [
             p
             for a in accounts
@@ -407,13 +424,16 @@ class Pusher:
             rows.extend(self.session.scalars(select(model).where(model.id.in_(chunk))))
         return rows
 
-    def _cards(self, subject: str, ids: Sequence[int]) -> dict[int, Scorecard]:
-        cards: dict[int, Scorecard] = {}
+    def _cards(self, subject: str, values: dict[int, dict[str, Any]], ids: Sequence[int]
+               ) -> dict[int, _Card]:  # fmt: skip
+        """The scorecards just computed (``values``) with what was last written of them."""
+        cards: dict[int, _Card] = {}
         for chunk in chunked(sorted(ids)):
-            for card in self.session.scalars(
-                select(Scorecard).where(
-                    Scorecard.subject_type == subject, Scorecard.subject_id.in_(chunk)
+            for row in self.session.execute(
+                select(Scorecard.id, Scorecard.subject_id, Scorecard.written, Scorecard.written_at)
+                .where(Scorecard.subject_type == subject, Scorecard.subject_id.in_(chunk))
+            ):  # fmt: skip
+                cards[row.subject_id] = _Card(
+                    row.id, values[row.subject_id], self.now, row.written, row.written_at
                 )
-            ):
-                cards[card.subject_id] = card
         return cards
