@@ -6,15 +6,15 @@ stores what it returns. Contacts are keyed ``c<id>`` and accounts ``a<id>`` for 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from connector.ingest import chunked
 from connector.scoring import (
     EmployeeRating as RatingValue,
 )
@@ -24,8 +24,11 @@ from connector.scoring import (
     account_scorecard,
     contact_scorecard,
 )
+from connector.scoring.model import as_utc
+from connector.scoring.nps import in_window, window_start
 from connector.storage import Contact, EmployeeRating, Response, Scorecard
-from connector.storage.upsert import upsert_statement
+from connector.storage.bulk import dialect_of, in_keys, insert_rows, key_values
+from connector.storage.upsert import table_of
 
 
 def contact_key(contact_id: int) -> str:
@@ -47,16 +50,17 @@ _RATING_COLUMNS = (
 )  # fmt: skip
 
 
-def _response_value(row: Any) -> SurveyResponse:
-    """A response row (the columns above) as the scoring core's value."""
+def _response_value(row: Any, *, text: bool = True) -> SurveyResponse:
+    """A response row (the columns above) as the scoring core's value; ``text=False`` for a
+    row read without its comment and touchpoint."""
     return SurveyResponse(
         kind=row.kind,
         score=row.score,
         answered_at=row.answered_at,
         received_at=row.received_at,
-        comment=row.comment,
+        comment=row.comment if text else None,
         contact=contact_key(row.contact_id),
-        touchpoint=row.touchpoint,
+        touchpoint=row.touchpoint if text else None,
     )
 
 
@@ -73,39 +77,105 @@ def _rating_value(row: Any) -> RatingValue:
     )
 
 
+def _rows_where_in(session: Session, columns: Sequence[Any], key: Any, ids: Sequence[int]
+                   ) -> Iterable[Any]:  # fmt: skip
+    """``SELECT columns WHERE key IN ids`` as one statement for any number of ids (the ids are
+    one parameter: ``connector.storage.bulk``), not one per 500 ids."""
+    dialect = dialect_of(session)
+    statement = select(*columns).where(in_keys(dialect, key, "ids"))
+    return session.execute(statement, {"ids": key_values(dialect, ids)})
+
+
 def _responses_by_contact(session: Session, contact_ids: list[int]) -> dict[int, list[Any]]:
     found: dict[int, list[SurveyResponse]] = defaultdict(list)
-    for chunk in chunked(contact_ids):
-        for row in session.execute(
-            select(*_RESPONSE_COLUMNS).where(Response.contact_id.in_(chunk))
-        ):
-            found[row.contact_id].append(_response_value(row))
+    for row in _rows_where_in(session, _RESPONSE_COLUMNS, Response.contact_id, contact_ids):
+        found[row.contact_id].append(_response_value(row))
+    return found
+
+
+def _account_responses(
+    session: Session, contact_ids: list[int], *, now: datetime, config: ScoringConfig
+) -> dict[int, list[SurveyResponse]]:
+    """What an account's roll-up reads of its contacts' responses: each contact's latest NPS
+    answer in the window (the core takes only its score) or, with none there, one NPS answer
+    (the account then "has NPS data"), and every CSAT answer. Comments are not read.
+
+    The contact pass reads everything of each contact; reading all of it again here made the
+    account pass as slow as the contact pass. The roll-up itself stays in the scoring core.
+    """
+    now = as_utc(now)
+    start = window_start(now, config)
+    newest: dict[int, tuple[tuple[Any, ...], Any]] = {}
+    found: dict[int, list[SurveyResponse]] = defaultdict(list)
+    columns = (Response.contact_id, Response.kind, Response.score, Response.answered_at,
+               Response.received_at)  # fmt: skip
+    for row in _rows_where_in(session, columns, Response.contact_id, contact_ids):
+        if row.kind == "nps":
+            key = (in_window(as_utc(row.answered_at), start=start, now=now),
+                   row.answered_at, row.received_at, row.score)  # fmt: skip
+            current = newest.get(row.contact_id)
+            if current is None or key > current[0]:
+                newest[row.contact_id] = (key, row)
+        else:
+            found[row.contact_id].append(_response_value(row, text=False))
+    for contact_id, (_, row) in newest.items():
+        found[contact_id].append(_response_value(row, text=False))
     return found
 
 
 def _ratings_of(session: Session, contact_ids: list[int], account_ids: list[int]) -> list[Any]:
     rows: list[Any] = []
-    for chunk in chunked(contact_ids):
-        rows.extend(session.execute(select(*_RATING_COLUMNS).where(
-            EmployeeRating.contact_id.in_(chunk))))  # fmt: skip
-    for chunk in chunked(account_ids):
-        rows.extend(session.execute(select(*_RATING_COLUMNS).where(
-            EmployeeRating.account_id.in_(chunk))))  # fmt: skip
+    if contact_ids:
+        rows.extend(_rows_where_in(session, _RATING_COLUMNS, EmployeeRating.contact_id,
+                                   contact_ids))  # fmt: skip
+    if account_ids:
+        rows.extend(_rows_where_in(session, _RATING_COLUMNS, EmployeeRating.account_id,
+                                   account_ids))  # fmt: skip
     return rows
 
 
 def _store(
     session: Session, subject_type: str, values: Mapping[int, dict[str, Any]], now: datetime
 ) -> None:
+    """Upsert the scorecards as one statement per batch (``connector.storage.bulk``), not one
+    statement per scorecard."""
+    # The bulk insert hands values to the driver as they are: PostgreSQL takes the JSON
+    # documents inside its one JSON parameter, SQLite takes text.
+    as_json = (lambda card: card) if dialect_of(session) == "postgresql" else json.dumps
     rows = [
-        {"subject_type": subject_type, "subject_id": sid, "values": card, "computed_at": now}
+        {"subject_type": subject_type, "subject_id": sid, "values": as_json(card),
+         "computed_at": now}
         for sid, card in sorted(values.items())
-    ]
-    statement = upsert_statement(
-        session, Scorecard, ("subject_type", "subject_id"), ("values", "computed_at")
-    )
-    for chunk in chunked(rows, 1000):
-        session.execute(statement, list(chunk))
+    ]  # fmt: skip
+    insert_rows(session, table_of(Scorecard), rows, conflict=("subject_type", "subject_id"),
+                update=("values", "computed_at"))  # fmt: skip
+
+
+# PostgreSQL: the batch as one JSON parameter, joined by id (one statement, one plan).
+_RECORD_WRITTEN_PG = text(
+    "UPDATE scorecards SET written = r.written, written_at = r.written_at"
+    " FROM json_to_recordset(CAST(:rows AS json)) AS r(id integer, written json,"
+    " written_at timestamptz) WHERE scorecards.id = r.id"
+)
+
+
+def record_written(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store what was written to the CRM (``id``, ``written``, ``written_at`` per scorecard) in
+    one statement: a batch's worth, without loading and flushing ORM objects."""
+    if not rows:
+        return
+    if dialect_of(session) == "postgresql":
+        document = [{**r, "written_at": r["written_at"].isoformat()} for r in rows]
+        session.execute(_RECORD_WRITTEN_PG, {"rows": json.dumps(document)})
+        return
+    table = table_of(Scorecard)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("card_id"))
+        .values(written=bindparam("card_written"), written_at=bindparam("card_written_at")),
+        [{"card_id": r["id"], "card_written": r["written"], "card_written_at": r["written_at"]}
+         for r in rows],
+    )  # fmt: skip
 
 
 def recompute_contacts(
@@ -129,14 +199,12 @@ def recompute_accounts(
 ) -> dict[int, dict[str, Any]]:
     ids = sorted(set(account_ids))
     members: dict[int, list[int]] = defaultdict(list)
-    for chunk in chunked(ids):
-        for cid, aid in session.execute(
-            select(Contact.id, Contact.account_id).where(Contact.account_id.in_(chunk))
-        ):
-            if aid is not None:
-                members[aid].append(cid)
+    for cid, aid in _rows_where_in(session, (Contact.id, Contact.account_id), Contact.account_id,
+                                   ids):  # fmt: skip
+        if aid is not None:
+            members[aid].append(cid)
     all_contacts = sorted(c for cs in members.values() for c in cs)
-    responses = _responses_by_contact(session, all_contacts)
+    responses = _account_responses(session, all_contacts, now=now, config=config)
     account_of = {cid: aid for aid, cs in members.items() for cid in cs}
     ratings: dict[int, list[RatingValue]] = defaultdict(list)
     for row in _ratings_of(session, all_contacts, ids):
