@@ -35,7 +35,12 @@ from connector.crm.types import (
     Subject,
 )
 from connector.ingest import chunked, write_outbox
-from connector.scorecards import recompute_accounts, recompute_contacts, record_written
+from connector.scorecards import (
+    recompute_accounts,
+    recompute_contacts,
+    record_written,
+    rows_where_in,
+)
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
 
@@ -428,12 +433,10 @@ class Pusher:
                ) -> dict[int, _Card]:  # fmt: skip
         """The scorecards just computed (``values``) with what was last written of them."""
         cards: dict[int, _Card] = {}
-        for chunk in chunked(sorted(ids)):
-            for row in self.session.execute(
-                select(Scorecard.id, Scorecard.subject_id, Scorecard.written, Scorecard.written_at)
-                .where(Scorecard.subject_type == subject, Scorecard.subject_id.in_(chunk))
-            ):  # fmt: skip
-                cards[row.subject_id] = _Card(
-                    row.id, values[row.subject_id], self.now, row.written, row.written_at
-                )
+        columns = (Scorecard.id, Scorecard.subject_id, Scorecard.written, Scorecard.written_at)
+        for row in rows_where_in(self.session, columns, Scorecard.subject_id, sorted(ids),
+                                 Scorecard.subject_type == subject):  # fmt: skip
+            cards[row.subject_id] = _Card(
+                row.id, values[row.subject_id], self.now, row.written, row.written_at
+            )
         return cards
