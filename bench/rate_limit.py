@@ -56,6 +56,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=190, help="requests per 10 s")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=1000, help="CX360_PUSH_CHUNK")
+    parser.add_argument("--concurrency", type=int, default=1, help="tasks in flight per worker")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds for workers to start")
     parser.add_argument("--timeout", type=float, default=0, help="seconds; 0 = 4x the floor")
     parser.add_argument("--profile", action="store_true", help="cx360's CPU per contact")
@@ -90,7 +91,7 @@ def main() -> int:
             sandbox.admin.set_limits(hubspot_ten_second=args.limit, reset_usage=True)
             sandbox.admin.reset_stats()
             for number in range(args.workers):
-                bench.start_worker(concurrency=1, beat=number == 0)
+                bench.start_worker(concurrency=args.concurrency, beat=number == 0)
             time.sleep(args.warmup)  # workers import and connect; then the work is queued
 
             t0 = time.perf_counter()
