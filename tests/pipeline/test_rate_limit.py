@@ -63,3 +63,36 @@ def test_given_two_workers_and_a_20_per_10s_limit_when_pushing_then_no_429_and_a
         if (r.get("properties") or {}).get("cx360_nps_score") not in (None, "")
     ]
     assert len(written) == CONTACTS
+
+
+@pytest.mark.parametrize(
+    ("limit", "sent"), [(190, 180), (100, 95), (20, 18), (10, 8), (2, 1), (5000, 4750)]
+)
+def test_given_crm_limit_then_cx360_keeps_five_percent_at_least_two_back(limit: int, sent: int):
+    from connector.sync.ratelimit import headroom_amount
+
+    assert headroom_amount(limit) == sent
+
+
+def test_given_shared_budget_when_window_is_used_up_then_next_call_waits():
+    import uuid
+
+    from connector.sync.ratelimit import SharedRateLimit
+    from tests.pipeline.conftest import REDIS_TEST_URL, redis_available
+
+    redis_available(REDIS_TEST_URL)
+
+    class Waited(Exception):
+        pass
+
+    def sleep(seconds: float) -> None:
+        raise Waited(seconds)
+
+    key = f"test-{uuid.uuid4().hex}"
+    first = SharedRateLimit(REDIS_TEST_URL, key, "20 per 10 seconds", sleep=sleep)
+    second = SharedRateLimit(REDIS_TEST_URL, key, "20 per 10 seconds", sleep=sleep)
+    for number in range(18):
+        (first if number % 2 else second)()  # two workers, one budget: no wait for 18
+    with pytest.raises(Waited) as waited:
+        first()
+    assert 0 < waited.value.args[0] <= 10
