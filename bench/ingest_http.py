@@ -182,6 +182,7 @@ def main() -> int:
                     server.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     server.kill()
+            statistics_refresher(url)()  # the import's tables hold the rounds' rows
             results += import_rate(args, url, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
