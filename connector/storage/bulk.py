@@ -5,7 +5,8 @@ changes with the batch size: PostgreSQL parses and plans each such statement aga
 the time of a 1,000-row upsert), and SQLAlchemy processes every value in Python. So:
 
 - PostgreSQL gets the rows as one JSON parameter (``INSERT ... SELECT ... FROM
-  json_to_recordset(:rows)``) and lookup keys as one array (``= ANY(:keys)``);
+  json_to_recordset(:rows)``) and lookup keys as one array (``IN (SELECT unnest(:keys))``,
+  see ``in_keys``);
 - SQLite, which parses in microseconds, gets plain multi-row ``VALUES`` handed to the driver
   as is, and lookup keys as one JSON array (``IN (SELECT value FROM json_each(:keys))``).
 
@@ -18,7 +19,7 @@ import functools
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from connector import batching
-from connector.storage.models import UTCDateTime
+from connector.storage.models import UTCDateTime, as_utc, sqlite_text
 
 SQLITE_MAX_VARIABLES = 32766  # SQLite's default limit since 3.32
 
@@ -98,14 +99,9 @@ def _datetime_text(dialect: str) -> Callable[[datetime], str]:
     def text(value: datetime) -> str:
         found = seen.get(id(value))
         if found is None:
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to a UTC column")
-            utc = value.astimezone(UTC)
-            found = (
-                utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-                if dialect == "sqlite"
-                else utc.isoformat()
-            )
+            utc = as_utc(value)
+            on_sqlite = dialect == "sqlite"
+            found = sqlite_text(utc.replace(tzinfo=None)) if on_sqlite else utc.isoformat()
             seen[id(value)] = found
         return found
 

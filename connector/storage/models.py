@@ -40,6 +40,18 @@ NAMING = {
 }
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused (its zone would be a guess)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def sqlite_text(value: datetime) -> str:
+    """A naive UTC datetime as SQLite's DATETIME stores it (``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
 class _SQLiteDateTimeText(sqlite.DATETIME):
     """SQLite's DATETIME, converted with the C ``isoformat``/``fromisoformat``.
 
@@ -50,7 +62,7 @@ class _SQLiteDateTimeText(sqlite.DATETIME):
 
     def bind_processor(self, dialect: Dialect) -> Any:
         def process(value: datetime | None) -> str | None:
-            return None if value is None else value.isoformat(sep=" ", timespec="microseconds")
+            return None if value is None else sqlite_text(value)
 
         return process
 
@@ -75,9 +87,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
