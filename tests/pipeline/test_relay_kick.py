@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from flask import Flask
 
 from connector.app import create_app
 from connector.sync.kick import KICK_KEY, kick_relay
@@ -23,12 +24,8 @@ class RecordingCelery:
         self.sent.append((name, countdown))
 
 
-def test_given_kicks_within_one_window_then_one_relay_and_redis_asked_once_per_window(
-    tmp_path: Path,
-):
-    redis_available(REDIS_TEST_URL)
-    server = redis.Redis.from_url(REDIS_TEST_URL)
-    server.delete(KICK_KEY)
+def app_recording_tasks(tmp_path: Path) -> tuple[Flask, RecordingCelery]:
+    """An app on the test Redis with a 0.5 s window whose Celery only records what it sends."""
     app = create_app({
         "CX360_DATABASE_URL": f"sqlite:///{tmp_path / 'cx360.db'}",
         "CX360_INSTANCE_PATH": str(tmp_path / "instance"),
@@ -37,6 +34,16 @@ def test_given_kicks_within_one_window_then_one_relay_and_redis_asked_once_per_w
     })  # fmt: skip
     celery = RecordingCelery()
     app.extensions["celery"] = celery
+    return app, celery
+
+
+def test_given_kicks_within_one_window_then_one_relay_and_redis_asked_once_per_window(
+    tmp_path: Path,
+):
+    redis_available(REDIS_TEST_URL)
+    server = redis.Redis.from_url(REDIS_TEST_URL)
+    server.delete(KICK_KEY)
+    app, celery = app_recording_tasks(tmp_path)
     calls: list[Any] = []
     with app.app_context():
         assert kick_relay() is True
@@ -56,14 +63,7 @@ def test_given_another_process_scheduled_the_relay_then_no_second_relay(tmp_path
     redis_available(REDIS_TEST_URL)
     server = redis.Redis.from_url(REDIS_TEST_URL)
     server.set(KICK_KEY, "1", px=400)  # another web process kicked just now
-    app = create_app({
-        "CX360_DATABASE_URL": f"sqlite:///{tmp_path / 'cx360.db'}",
-        "CX360_INSTANCE_PATH": str(tmp_path / "instance"),
-        "CX360_BROKER_URL": REDIS_TEST_URL,
-        "CX360_COALESCE_SECONDS": "0.5",
-    })  # fmt: skip
-    celery = RecordingCelery()
-    app.extensions["celery"] = celery
+    app, celery = app_recording_tasks(tmp_path)
     with app.app_context():
         assert kick_relay() is False
         assert celery.sent == []
