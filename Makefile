@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean chromium
+.PHONY: demo test lint typecheck pytest clean chromium wrk
 
 $(BIN)/.installed-dev: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/.installed-dev: pyproject.toml
 demo: $(BIN)/.installed-dev
 	$(BIN)/cx360 demo
 
-test: $(BIN)/.installed-dev chromium
+test: $(BIN)/.installed-dev chromium wrk
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -23,6 +23,10 @@ test: $(BIN)/.installed-dev chromium
 # The browser tests (tests/web) drive Debian's Chromium; Playwright never downloads one.
 chromium:
 	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# The ingest benchmark's load generator (bench/ingest_http.py; its smoke test runs in make test).
+wrk:
+	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

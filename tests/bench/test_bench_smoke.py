@@ -83,8 +83,9 @@ def test_rate_limit_prints_time_floor_and_429s():
     assert re.search(r"\d+ answered 429", out)
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (apt-get install wrk)")
 def test_ingest_http_prints_rates_latencies_and_ratio():
+    if shutil.which("wrk") is None:
+        service_missing("wrk (apt-get install wrk; make test installs it)")
     out = run("ingest_http.py", "--seconds", "1", "--rounds", "1", "--batches", "1",
               "--import-rows", "500", "--connections", "2")  # fmt: skip
     assert re.search(r"POST /api/v1/responses .* [\d.]+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms", out)
