@@ -12,7 +12,7 @@ in the fields and their validators.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -303,6 +303,25 @@ class RatingBatchIn(Schema):
             raise ValidationError(
                 f"At most {limit} ratings per request (got {count}).", field_name="ratings"
             )
+
+
+def load_each(schema: Schema, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Load every item with its own error store; raise one error naming each bad item.
+
+    ``many=True`` would share one store, and marshmallow then skips the schema-level checks
+    of every item (a missing person key, a score out of its kind's range) as soon as any one
+    item has a field error: a sender fixing what the reply names would find more next time.
+    """
+    loaded: list[dict[str, Any]] = []
+    errors: dict[int, Any] = {}
+    for index, item in enumerate(items):
+        try:
+            loaded.append(schema.load(item))
+        except ValidationError as error:
+            errors[index] = error.messages
+    if errors:
+        raise ValidationError(errors)
+    return loaded
 
 
 class IngestResultOut(Schema):

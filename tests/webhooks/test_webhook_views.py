@@ -455,3 +455,16 @@ def test_given_storage_unavailable_when_posted_then_503_with_retry_after(
         reply = _post_generic(client, GENERIC_RESPONSE)
     _assert_error(reply, 503)
     assert int(reply.headers["Retry-After"]) > 0
+
+
+def test_given_two_bad_items_of_different_kinds_when_posted_then_400_names_both(
+    hooks: Flask, client: FlaskClient
+):
+    # One item's field error (score not an integer) used to hide the other's item-level error
+    # (no person given): a sender fixing the first found the second only on the next try.
+    items = [dict(GENERIC_RESPONSE, score="ten"), {"kind": "nps", "score": 5}]
+    error = _assert_error(_post_generic(client, {"responses": items}, "msg_two_bad"), 400)
+    assert set(error["errors"]["json"]) == {"0", "1"}
+    assert "score" in error["errors"]["json"]["0"]
+    assert "email" in error["errors"]["json"]["1"]
+    assert count_rows(hooks, Response) == 0
