@@ -7,6 +7,7 @@ a worker process can share the file.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +16,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+# A pooled connection idle longer than this is pinged before use (see ``_ping_if_idle``).
+IDLE_PING_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -31,6 +36,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _mark_checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    """A checkout listener that pings a pooled connection that sat idle, before handing it out.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip on every request,
+    a fifth of a one-response ingest. A connection in steady use is alive; one that sat idle
+    may have outlived a database restart or a proxy's idle timeout, so only that one is
+    pinged. A connection that breaks while in use (the database restarted under load) fails
+    its statement instead: the API answers 503 with Retry-After, and SQLAlchemy then discards
+    every connection of the pool made before the failure.
+    """
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)  # leaves no transaction open
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is dead ({type(exc).__name__})") from exc
+
+    return checkout
+
+
 class Database:
     """Engine plus session factory for one URL."""
 
@@ -43,12 +75,16 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine_options.setdefault("connect_args", {"timeout": 30})
         else:
-            engine_options.setdefault("pool_pre_ping", True)
             engine_options.setdefault("pool_size", 10)
             engine_options.setdefault("max_overflow", 20)
         self.engine: Engine = create_engine(url, **engine_options)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif not engine_options.get("pool_pre_ping"):
+            event.listen(self.engine, "checkin", _mark_checked_in)
+            event.listen(self.engine, "checkout", _ping_if_idle(self.engine))
+        # Single statements that commit themselves (a key lookup, a one-item ingest).
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -66,9 +102,12 @@ class Database:
 
     def create_all(self) -> None:
         """Create the schema directly from the models (tests); production uses migrations."""
+        from connector.storage import procedures
         from connector.storage.models import Base
 
         Base.metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            procedures.install(connection)
 
     def dispose(self) -> None:
         self.engine.dispose()
