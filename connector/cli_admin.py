@@ -62,6 +62,45 @@ def apikey_create(scope: str, name: str) -> None:
     click.echo(f"(scope {scope}, id {prefix}; store it now: it cannot be shown again)", err=True)
 
 
+@apikey_command.command("list")
+def apikey_list() -> None:
+    """List the keys: id, scope, name, created, last used, revoked (never the key)."""
+    from connector.auth import list_api_keys
+    from connector.storage import Database
+    from connector.storage.migrate import upgrade
+
+    config = _config()
+    upgrade(config["CX360_DATABASE_URL"])
+    with Database(config["CX360_DATABASE_URL"]).session() as session:
+        rows = list_api_keys(session)
+        if not rows:
+            click.echo("no API keys (create one: cx360 apikey create --scope ingest)")
+        for row in rows:
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            revoked = f"  revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""
+            click.echo(f"{row.prefix}  {row.scope:<6}  {row.name or '-'}  created "
+                       f"{row.created_at:%Y-%m-%d %H:%M}, last used {used}{revoked}")  # fmt: skip
+
+
+@apikey_command.command("revoke")
+@click.argument("key_id")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke a key by its id (the part after cx360_, as `apikey list` shows it)."""
+    from connector.auth import revoke_api_key
+    from connector.storage import Database
+    from connector.storage.migrate import upgrade
+
+    config = _config()
+    upgrade(config["CX360_DATABASE_URL"])
+    prefix = key_id.removeprefix("cx360_").split("_")[0]
+    with Database(config["CX360_DATABASE_URL"]).session() as session:
+        row = revoke_api_key(session, prefix)
+        if row is None:
+            raise click.ClickException(f"no API key with id {prefix!r} (see cx360 apikey list)")
+    seconds = config.get("CX360_API_KEY_CACHE_SECONDS", 10.0)
+    click.echo(f"revoked {prefix}; running servers refuse it within {seconds:g} s")
+
+
 def wait_for_db_option(command: F) -> F:
     """``--wait-for-db SECONDS``: how long a starting process waits for the database."""
     return click.option(

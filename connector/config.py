@@ -106,6 +106,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CX360_PUSH_CHUNK", 1000, int, help="Most contacts one push task handles."),
     Setting("CX360_MAX_BODY_BYTES", 1024 * 1024, int, help="Largest request body accepted."),
     Setting("CX360_MAX_BATCH", 1000, int, help="Most responses in one POST /api/v1/responses."),
+    Setting(
+        "CX360_API_KEY_CACHE_SECONDS",
+        10.0,
+        float,
+        help="How long a server process trusts a key it checked; a revoked key stops working "
+        "within this time (0: check every request).",
+    ),
     # Scoring (DESIGN.md: thresholds are configuration, not code)
     Setting(
         "CX360_WINDOW_DAYS",
