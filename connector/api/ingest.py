@@ -17,7 +17,13 @@ from flask_smorest import Blueprint
 
 from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, ResponseBatchIn
 from connector.auth import protect
-from connector.ingest import IngestResult, commit_with_retry, store_ratings, store_responses
+from connector.ingest import (
+    IngestResult,
+    commit_by_statement,
+    commit_with_retry,
+    store_ratings,
+    store_responses,
+)
 from connector.metrics import ITEMS_INGESTED
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
@@ -60,6 +66,8 @@ def ingest(
                                  config=config)  # fmt: skip
         return result
 
+    if not score_now:
+        commit_by_statement(session, items)
     result = commit_with_retry(session, store_items)
     kick_relay()
     for outcome in ("created", "updated", "unchanged"):
@@ -68,12 +76,16 @@ def ingest(
 
 
 _AUTH_DOC: dict[str, Any] = {"security": [{"bearerAuth": []}]}
+# Schema instances, not classes: given a class, webargs builds a new schema (and its nested
+# item schema, copying every field) on every request, which cost more than validating.
+RESPONSE_BATCH_IN = ResponseBatchIn()
+RATING_BATCH_IN = RatingBatchIn()
 
 
 @responses_blp.route("")
 class Responses(MethodView):
     @responses_blp.doc(**_AUTH_DOC)
-    @responses_blp.arguments(ResponseBatchIn, description="One response, or {responses: [...]}")
+    @responses_blp.arguments(RESPONSE_BATCH_IN, description="One response, or {responses: [...]}")
     @responses_blp.response(200, IngestResultOut)
     @responses_blp.alt_response(401, schema=ErrorOut, description="No or invalid API key")
     @responses_blp.alt_response(403, schema=ErrorOut, description="Key lacks scope ingest")
@@ -93,7 +105,7 @@ class Responses(MethodView):
 @ratings_blp.route("")
 class Ratings(MethodView):
     @ratings_blp.doc(**_AUTH_DOC)
-    @ratings_blp.arguments(RatingBatchIn, description="One rating, or {ratings: [...]}")
+    @ratings_blp.arguments(RATING_BATCH_IN, description="One rating, or {ratings: [...]}")
     @ratings_blp.response(200, IngestResultOut)
     @ratings_blp.alt_response(401, schema=ErrorOut, description="No or invalid API key")
     @ratings_blp.alt_response(403, schema=ErrorOut, description="Key lacks scope ingest")

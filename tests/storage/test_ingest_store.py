@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+import connector.ingest as ingest_module
 from connector.ingest import commit_with_retry, store_ratings, store_responses
 from connector.storage import Account, Contact, Database, EmployeeRating, OutboxItem, Response
 from connector.storage.bulk import dialect_of, find_rows, find_statement, insert_rows, key_values
 from connector.storage.upsert import table_of
+from tests.conftest import truncate_all
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -184,20 +187,77 @@ def test_given_empty_keys_and_rows_when_used_then_nothing_found_nor_sent(db: Dat
     assert len(statements) == 2  # the two lookups; nothing for no keys nor no rows
 
 
-def test_given_known_person_when_one_item_stored_then_five_statements(db: Database):
+def test_given_known_person_when_one_item_stored_then_few_statements(db: Database):
     with db.session() as session:
         store_responses(session, [response("r1", account_domain="acme.example")], now=NOW)
     statements: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     with db.session() as session:
         store_responses(session, [response("r2", account_domain="acme.example")], now=NOW)
-    # account, contact, existing item, upsert, outbox
+    # SQLite: account, contact, existing item, upsert, outbox; PostgreSQL: one function call
+    # (connector.storage.procedures), whose equivalence tests/storage has
+    expected = 1 if dialect_of_url(db) == "postgresql" else 5
+    assert len(statements) == expected, statements
+
+
+def test_given_two_known_people_when_batch_stored_then_five_statements(db: Database):
+    with db.session() as session:
+        store_responses(session, [response("r1", account_domain="acme.example"),
+                                  response("r2", email="bob@acme.example")], now=NOW)  # fmt: skip
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with db.session() as session:
+        store_responses(session, [response("r3", account_domain="acme.example"),
+                                  response("r4", email="bob@acme.example")], now=NOW)  # fmt: skip
+    # account, contact, existing items, upsert, outbox: the set-based path on both backends
     assert len(statements) == 5, statements
 
 
-def test_given_other_writer_creating_same_contact_when_inserting_then_retry_finds_it(
-    db: Database,
+def _store_mine(db: Database) -> Any:
+    """Store our item as the API does, retrying after a unique-key race."""
+    with db.sessions() as session:
+        return commit_with_retry(
+            session, lambda now: store_responses(session, [response("mine")], now=now)
+        )
+
+
+def dialect_of_url(db: Database) -> str:
+    return db.engine.dialect.name
+
+
+@pytest.mark.postgres
+def test_given_other_writer_creating_same_contact_when_function_inserts_then_retry_finds_it(
+    postgres_url: str,
 ):
+    truncate_all(postgres_url)
+    db, other = Database(postgres_url), Database(postgres_url)
+    theirs = other.sessions()
+    raced: list[bool] = []
+
+    def other_writer_in_flight(*args: Any) -> None:
+        # Their contact is inserted but not committed when our function looks: our insert
+        # waits on the unique index, fails once they commit, and the retry finds theirs.
+        if "cx360_store_response" in args[2] and not raced:
+            raced.append(True)
+            store_responses(theirs, [response("theirs"), response("theirs-2")], now=NOW)
+            threading.Timer(0.5, theirs.commit).start()
+
+    event.listen(db.engine, "before_cursor_execute", other_writer_in_flight)
+    result = _store_mine(db)
+    theirs.close()
+    with db.session() as check:
+        assert len(check.scalars(select(Contact)).all()) == 1
+        assert len(check.scalars(select(Response)).all()) == 3
+    db.dispose()
+    other.dispose()
+    assert raced and result.created == 1
+
+
+def test_given_other_writer_creating_same_contact_when_inserting_then_retry_finds_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    # the set-based path (one item on PostgreSQL takes the function: the next test)
+    monkeypatch.setattr(ingest_module, "_one_statement", lambda session, items: False)
     other = Database(db.url)
     raced: list[bool] = []
 
@@ -208,14 +268,8 @@ def test_given_other_writer_creating_same_contact_when_inserting_then_retry_find
                 store_responses(session, [response("theirs")], now=NOW)
 
     event.listen(db.engine, "before_cursor_execute", other_writer_first)
-    session = db.sessions()
-    try:
-        result = commit_with_retry(
-            session, lambda now: store_responses(session, [response("mine")], now=now)
-        )
-    finally:
-        session.close()
-        other.dispose()
+    result = _store_mine(db)
+    other.dispose()
     assert raced and result.created == 1
     with db.session() as check:
         assert len(check.scalars(select(Contact)).all()) == 1
