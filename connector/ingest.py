@@ -363,6 +363,12 @@ def write_outbox(
     reason: str = "ingest",
 ) -> None:  # fmt: skip
     """Record that these subjects changed; the relay turns the rows into push tasks."""
+    if dialect_of(session) == "postgresql":
+        contacts, accounts = sorted(set(contact_ids)), sorted(set(account_ids))
+        if contacts or accounts:
+            session.execute(procedures.WRITE_OUTBOX, {"contacts": contacts, "accounts": accounts,
+                                                      "now": now, "reason": reason})  # fmt: skip
+        return
     rows = [
         {"subject_type": "contact", "subject_id": cid, "reason": reason, "created_at": now,
          "available_at": now, "attempts": 0}
