@@ -161,7 +161,7 @@ def _checked_key(token: str) -> KeyGrant | None:
         return key
     # On a connection of its own in autocommit: the lookup (and the use recorded, at most
     # every five minutes a key) commits by itself, and the view's session starts untouched,
-    # so a one-item ingest can commit by statement (connector.ingest.commit_by_statement).
+    # so the lookup never holds a transaction of the view open.
     with database().autocommit_engine.connect() as connection:
         key = find_api_key(connection, token)
     if key is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, or_, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from connector import batching
 from connector.storage import (
     Account,
     Contact,
+    Database,
     EmployeeRating,
     OutboxItem,
     Response,
@@ -73,22 +74,33 @@ class IngestResult:
         }
 
 
-def commit_with_retry(session: Session, work: Callable[[datetime], R], *, attempts: int = 2) -> R:
-    """Run ``work(now)`` and commit; after a unique-key race, roll back and run it again.
+def retry_unique_race(
+    work: Callable[[datetime], R], *, undo: Callable[[], None], attempts: int = 2
+) -> R:
+    """Run ``work(now)``; after a unique-key race, ``undo`` and run it again.
 
     Two writers racing to create the same ``(source, external_id)``, contact or delivery id make
     one of them fail its unique constraint; run again, it finds the other's committed rows.
     """
     for attempt in range(1, attempts + 1):
         try:
-            result = work(utcnow())
-            session.commit()
-            return result
+            return work(utcnow())
         except IntegrityError:
-            session.rollback()
+            undo()
             if attempt == attempts:
                 raise
     raise AssertionError("attempts must be at least 1")
+
+
+def commit_with_retry(session: Session, work: Callable[[datetime], R], *, attempts: int = 2) -> R:
+    """Run ``work(now)`` and commit, again after a unique-key race (``retry_unique_race``)."""
+
+    def work_and_commit(now: datetime) -> R:
+        result = work(now)
+        session.commit()
+        return result
+
+    return retry_unique_race(work_and_commit, undo=session.rollback, attempts=attempts)
 
 
 def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -412,9 +424,11 @@ def _subjects(
     return account_ids, contact_ids, contact_accounts
 
 
-def _store_one(session: Session, kind: str, item: Mapping[str, Any], now: datetime) -> IngestResult:
+def _store_one(
+    bind: Session | Connection, kind: str, item: Mapping[str, Any], now: datetime
+) -> IngestResult:
     """One item on PostgreSQL: a single statement (``connector.storage.procedures``)."""
-    stored = procedures.store_one(session, kind, item, now)
+    stored = procedures.store_one(bind, kind, item, now)
     result = IngestResult(ids=[stored["id"]], contact_ids=set(stored["contact_ids"]),
                           account_ids=set(stored["account_ids"]))  # fmt: skip
     setattr(result, stored["outcome"], 1)
@@ -425,15 +439,25 @@ def _one_statement(session: Session, items: Sequence[Mapping[str, Any]]) -> bool
     return len(items) == 1 and dialect_of(session) == "postgresql"
 
 
-def commit_by_statement(session: Session, items: Sequence[Mapping[str, Any]]) -> None:
-    """Let storing ``items`` commit without BEGIN and COMMIT when it is a single statement.
+def stores_by_statement(database: Database, items: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``store_committed`` takes these items: one item, on PostgreSQL."""
+    return len(items) == 1 and not database.is_sqlite
 
-    For a caller whose transaction is that one store call and nothing else: one item on
-    PostgreSQL is one statement, atomic by itself, so it runs in autocommit and saves two of
-    its three round trips. Anything else keeps the session's transaction.
+
+def store_committed(database: Database, kind: str, item: Mapping[str, Any]) -> IngestResult:
+    """Store one item (``"response"`` or ``"rating"``) and commit, in one round trip.
+
+    For a caller whose transaction would be this one store and nothing else (the API). The
+    item is one statement on PostgreSQL, atomic by itself, so it runs in autocommit on a Core
+    connection: no BEGIN and COMMIT, and none of the ORM session's work, which was a third of
+    a one-response request. A unique-key race is retried as ``commit_with_retry`` does.
     """
-    if _one_statement(session, items) and not session.in_transaction():
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+    def store(now: datetime) -> IngestResult:
+        with database.autocommit_engine.connect() as connection:
+            return _store_one(connection, kind, item, now)
+
+    return retry_unique_race(store, undo=lambda: None)
 
 
 def store_responses(

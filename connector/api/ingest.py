@@ -19,10 +19,11 @@ from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, Resp
 from connector.auth import protect
 from connector.ingest import (
     IngestResult,
-    commit_by_statement,
     commit_with_retry,
+    store_committed,
     store_ratings,
     store_responses,
+    stores_by_statement,
 )
 from connector.metrics import ITEMS_INGESTED
 from connector.scorecards import recompute_scorecards
@@ -52,23 +53,25 @@ def ingest(
     ``score_now`` also recomputes the touched scorecards in that transaction, for the rating
     form, whose next page shows the person's new figures; the API leaves scoring to the
     worker. A unique-key race with a concurrent request is retried once
-    (``commit_with_retry``).
+    (``commit_with_retry``). One item on PostgreSQL is one statement that commits itself
+    (``store_committed``).
     """
-    from connector.app import db_session
+    from connector.app import database, db_session
 
-    session = db_session()
-    config = ScoringConfig.from_config(current_app.config)
+    if not score_now and stores_by_statement(database(), items):
+        result = store_committed(database(), item, items[0])
+    else:
+        session = db_session()
+        config = ScoringConfig.from_config(current_app.config)
 
-    def store_items(now: datetime) -> IngestResult:
-        result = store(session, items, now=now)
-        if score_now:
-            recompute_scorecards(session, result.contact_ids, result.account_ids, now=now,
-                                 config=config)  # fmt: skip
-        return result
+        def store_items(now: datetime) -> IngestResult:
+            result = store(session, items, now=now)
+            if score_now:
+                recompute_scorecards(session, result.contact_ids, result.account_ids,
+                                     now=now, config=config)  # fmt: skip
+            return result
 
-    if not score_now:
-        commit_by_statement(session, items)
-    result = commit_with_retry(session, store_items)
+        result = commit_with_retry(session, store_items)
     kick_relay()
     for outcome in ("created", "updated", "unchanged"):
         ITEMS_INGESTED.labels(item, outcome).inc(getattr(result, outcome))

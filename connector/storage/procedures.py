@@ -320,7 +320,7 @@ def _json_value(value: Any) -> str:
 
 
 def store_one(
-    session: Session, kind: str, item: Mapping[str, Any], now: datetime
+    bind: Session | Connection, kind: str, item: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
     """Store one loaded item (``ResponseIn``/``RatingIn`` dict) with its outbox rows.
 
@@ -328,7 +328,5 @@ def store_one(
     subjects it touched, as ``connector.ingest.IngestResult`` counts them.
     """
     payload = json.dumps(item, default=_json_value, separators=(",", ":"))
-    result: dict[str, Any] = session.execute(
-        _CALLS[kind], {"item": payload, "now": now}
-    ).scalar_one()
+    result: dict[str, Any] = bind.execute(_CALLS[kind], {"item": payload, "now": now}).scalar_one()
     return result

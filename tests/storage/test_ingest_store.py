@@ -226,8 +226,9 @@ def dialect_of_url(db: Database) -> str:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("path", ["session", "committed"])
 def test_given_other_writer_creating_same_contact_when_function_inserts_then_retry_finds_it(
-    postgres_url: str,
+    postgres_url: str, path: str
 ):
     truncate_all(postgres_url)
     db, other = Database(postgres_url), Database(postgres_url)
@@ -243,7 +244,10 @@ def test_given_other_writer_creating_same_contact_when_function_inserts_then_ret
             threading.Timer(0.5, theirs.commit).start()
 
     event.listen(db.engine, "before_cursor_execute", other_writer_in_flight)
-    result = _store_mine(db)
+    if path == "session":
+        result = _store_mine(db)
+    else:  # the API's one-item path: autocommit on a Core connection
+        result = ingest_module.store_committed(db, "response", response("mine"))
     theirs.close()
     with db.session() as check:
         assert len(check.scalars(select(Contact)).all()) == 1

@@ -146,7 +146,7 @@ def test_given_item_sequence_when_stored_one_by_one_then_functions_equal_python_
     assert _tables(database) == python_tables
 
 
-def test_given_one_item_on_postgres_when_stored_then_one_statement_is_sent(
+def test_given_one_item_on_postgres_when_stored_committed_then_one_statement_is_sent(
     pg: tuple[str, Database],
 ) -> None:
     from sqlalchemy import event
@@ -158,11 +158,11 @@ def test_given_one_item_on_postgres_when_stored_then_one_statement_is_sent(
                  lambda *args: statements.append(args[2]))  # fmt: skip
     item = {"kind": "nps", "score": 3, "email": "ann@acme.example", "source": "api",
             "external_id": "one", "account_domain": "acme.example"}  # fmt: skip
-    with database.sessions() as session:
-        ingest.commit_by_statement(session, [item])
-        result = store_responses(session, [item], now=NOW)
-        session.commit()
+    assert ingest.stores_by_statement(database, [item])
+    assert not ingest.stores_by_statement(database, [item, item])
+    result = ingest.store_committed(database, "response", item)
     assert len(statements) == 1 and "cx360_store_response" in statements[0]
     assert (result.created, len(result.contact_ids), len(result.account_ids)) == (1, 1, 1)
-    with database.engine.connect() as connection:
+    with database.engine.connect() as connection:  # committed: another connection sees it
         assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 2
+        assert connection.execute(text("SELECT count(*) FROM responses")).scalar() == 1
