@@ -1,4 +1,4 @@
-"""Importing a history file: read, validate every row, then store and recompute in one go.
+"""Importing a history file: read, validate every row, store (and recompute) in one go.
 
 Nothing is stored while any row is invalid, unless the caller asks to skip invalid rows (they
 are written to a "rejected" file in the input's format, with the reason per row). Storing uses
@@ -9,13 +9,12 @@ writes the outbox rows that make the pipeline push the new scores.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
+from sqlalchemy.orm import Session
 
 from connector.importer.rows import (
     FileFormat,
@@ -30,7 +29,7 @@ from connector.importer.validation import (
     ImportOptions,
     RowError,
     ValidationReport,
-    validate_rows_parallel,
+    validated_parts,
 )
 from connector.ingest import IngestResult, chunked, store_ratings, store_responses
 from connector.scorecards import recompute_scorecards
@@ -115,18 +114,35 @@ def import_file(
     header = _check_columns(path, file_format, options)
     rows: list[SourceRow] = list(read_rows(path, file_format))
     summary = ImportSummary(path=path, file_format=file_format, rows=len(rows))
-
+    store = store_ratings if options.is_rating else store_responses
     validating = progress.add_task("Validating", total=len(rows)) if progress else None
+    storing = progress.add_task("Storing", total=len(rows)) if progress else None
 
-    def advance(count: int) -> None:
-        if progress is not None and validating is not None:
-            progress.advance(validating, count)
+    def advance(task: TaskID | None, count: int) -> None:
+        if progress is not None and task is not None:
+            progress.advance(task, count)
 
-    report = validate_rows_parallel(rows, options, on_rows=advance if progress else None)
+    report = ValidationReport()
+    result = IngestResult()
+    # One transaction: each slice is stored as soon as it is valid, while the next slices are
+    # validated on the other cores; an invalid row (without skipping) rolls it all back.
+    with validated_parts(rows, options) as parts, database.session() as session:
+        for part in parts:
+            report.extend(part)
+            advance(validating, part.total)
+            if report.rejected and not skip_invalid:
+                continue  # nothing will be kept; validate on, to report every bad row
+            for chunk in chunked(part.valid, STORE_CHUNK):
+                result.merge(store(session, chunk, now=now))
+            advance(storing, part.total)
+        if report.rejected and not skip_invalid:
+            session.rollback()
+            raise InvalidRows(report)
+        if recompute:
+            _recompute(session, result, now=now, scoring=scoring, progress=progress)
+
     summary.errors = report.errors
     summary.rejected = len(report.rejected)
-    if report.rejected and not skip_invalid:
-        raise InvalidRows(report)
     if report.rejected:
         summary.rejected_path = rejected_path or default_rejected_path(path)
         rejected = [
@@ -134,9 +150,6 @@ def import_file(
             for row, errors in report.rejected
         ]
         write_rejected(summary.rejected_path, file_format, rejected, header)
-
-    result = _store(database, report.valid, options, now=now, scoring=scoring, progress=progress,
-                    recompute=recompute)  # fmt: skip
     summary.stored = len(report.valid)
     summary.created, summary.updated = result.created, result.updated
     summary.unchanged = result.unchanged
@@ -145,39 +158,26 @@ def import_file(
     return summary
 
 
-def _store(
-    database: Database,
-    items: Sequence[dict[str, Any]],
-    options: ImportOptions,
+def _recompute(
+    session: Session,
+    result: IngestResult,
     *,
     now: datetime,
     scoring: ScoringConfig,
     progress: Progress | None,
-    recompute: bool,
-) -> IngestResult:
-    store = store_ratings if options.is_rating else store_responses
-    total = IngestResult()
-    storing = progress.add_task("Storing", total=len(items)) if progress else None
-    with database.session() as session:
-        for chunk in chunked(items, STORE_CHUNK):
-            result = store(session, chunk, now=now)
-            total.merge(result)
-            if progress is not None and storing is not None:
-                progress.advance(storing, len(chunk))
-        if not recompute:
-            return total
-        subjects = [("contact", i) for i in sorted(total.contact_ids)] + [
-            ("account", i) for i in sorted(total.account_ids)
-        ]
-        scoring_task = progress.add_task("Scoring", total=len(subjects)) if progress else None
-        for chunk_of_subjects in chunked(subjects, RECOMPUTE_CHUNK):
-            recompute_scorecards(
-                session,
-                [i for kind, i in chunk_of_subjects if kind == "contact"],
-                [i for kind, i in chunk_of_subjects if kind == "account"],
-                now=now,
-                config=scoring,
-            )
-            if progress is not None and scoring_task is not None:
-                progress.advance(scoring_task, len(chunk_of_subjects))
-    return total
+) -> None:
+    """Score the imported contacts and accounts here (``--recompute``; else the worker does)."""
+    subjects = [("contact", i) for i in sorted(result.contact_ids)] + [
+        ("account", i) for i in sorted(result.account_ids)
+    ]
+    scoring_task = progress.add_task("Scoring", total=len(subjects)) if progress else None
+    for chunk_of_subjects in chunked(subjects, RECOMPUTE_CHUNK):
+        recompute_scorecards(
+            session,
+            [i for kind, i in chunk_of_subjects if kind == "contact"],
+            [i for kind, i in chunk_of_subjects if kind == "account"],
+            now=now,
+            config=scoring,
+        )
+        if progress is not None and scoring_task is not None:
+            progress.advance(scoring_task, len(chunk_of_subjects))

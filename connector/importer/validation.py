@@ -15,8 +15,9 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from itertools import repeat
@@ -101,6 +102,12 @@ class ValidationReport:
     @property
     def total(self) -> int:
         return len(self.valid) + len(self.rejected)
+
+    def extend(self, other: ValidationReport) -> None:
+        """Add the report of the rows that follow."""
+        self.valid.extend(other.valid)
+        self.valid_lines.extend(other.valid_lines)
+        self.rejected.extend(other.rejected)
 
 
 def _whole_number(value: Any) -> Any:
@@ -213,6 +220,28 @@ def _validate_part(part: list[SourceRow], options: ImportOptions) -> ValidationR
     return validate_rows(part, options)
 
 
+@contextmanager
+def validated_parts(
+    rows: list[SourceRow], options: ImportOptions, *, workers: int | None = None
+) -> Iterator[Iterator[ValidationReport]]:
+    """Validation reports of consecutive slices of ``rows``, in file order, as each is ready.
+
+    Validation is CPU-bound Python (marshmallow), which threads cannot spread over cores;
+    forked processes each take a slice, and the caller may store one slice while the next are
+    validated. The processes are forked on entry, before the caller opens a database
+    connection a child could inherit.
+    """
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or len(rows) < PARALLEL_MIN_ROWS:
+        yield iter([validate_rows(rows, options)])
+        return
+    size = -(-len(rows) // (workers * 4))  # a few slices per core: storing starts early
+    parts = [rows[i : i + size] for i in range(0, len(rows), size)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool.map(_validate_part, parts, repeat(options))
+
+
 def validate_rows_parallel(
     rows: list[SourceRow],
     options: ImportOptions,
@@ -220,25 +249,11 @@ def validate_rows_parallel(
     on_rows: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> ValidationReport:
-    """``validate_rows`` over all cores for a large file, results in file order.
-
-    Validation is CPU-bound Python (marshmallow), which threads cannot spread over cores;
-    forked processes each take a slice.
-    """
-    workers = workers or os.cpu_count() or 1
-    if workers < 2 or len(rows) < PARALLEL_MIN_ROWS:
-        return validate_rows(rows, options, on_row=(lambda: on_rows(1)) if on_rows else None)
-    size = -(-len(rows) // (workers * 4))  # a few slices per core, for the progress bar
-    parts = [rows[i : i + size] for i in range(0, len(rows), size)]
+    """``validate_rows`` over all cores for a large file, results in file order."""
     report = ValidationReport()
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for part, result in zip(
-            parts, pool.map(_validate_part, parts, repeat(options)), strict=True
-        ):
-            report.valid.extend(result.valid)
-            report.valid_lines.extend(result.valid_lines)
-            report.rejected.extend(result.rejected)
+    with validated_parts(rows, options, workers=workers) as parts:
+        for part in parts:
+            report.extend(part)
             if on_rows is not None:
-                on_rows(len(part))
+                on_rows(part.total)
     return report
