@@ -126,8 +126,10 @@ def import_file(
     result = IngestResult()
     # One transaction: each slice is stored as soon as it is valid, while the next slices are
     # validated on the other cores; an invalid row (without skipping) rolls it all back.
+    # SQLite stores in this process's CPU, which would only compete with the validating ones:
+    # there every slice is validated first.
     with validated_parts(rows, options) as parts, database.session() as session:
-        for part in parts:
+        for part in list(parts) if database.is_sqlite else parts:
             report.extend(part)
             advance(validating, part.total)
             if report.rejected and not skip_invalid:
