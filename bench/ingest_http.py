@@ -174,7 +174,8 @@ def main() -> int:
                         )
                     time.sleep(0.2)
                 analyze = statistics_refresher(url)
-                results += single_requests(args, base, key, work, analyze)
+                cpu = CpuMeter(server.pid, url)
+                results += single_requests(args, base, key, work, analyze, cpu)
                 results += batches(args, base, key, analyze)
             finally:
                 server.terminate()
@@ -205,8 +206,63 @@ def statistics_refresher(url: str) -> Callable[[], None]:
     return analyze
 
 
+class CpuMeter:
+    """CPU seconds used by the gunicorn workers, the run database's PostgreSQL backends and
+    this script's children (``wrk``), read from ``/proc`` around a measurement."""
+
+    def __init__(self, server_pid: int, url: str) -> None:
+        self.server_pid = server_pid
+        self.engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _cpu(self, pids: list[int]) -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone
+            total += (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+        return total
+
+    def _workers(self) -> list[int]:
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.server_pid:
+                    pids.append(int(stat.parent.name))
+            except (OSError, ValueError):
+                continue
+        return pids
+
+    def _backends(self) -> list[int]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )).scalars())  # fmt: skip
+
+    def snapshot(self) -> tuple[float, float, float]:
+        children = os.times()
+        return (self._cpu(self._workers()), self._cpu(self._backends()),
+                children.children_user + children.children_system)  # fmt: skip
+
+    @staticmethod
+    def per_request(before: tuple[float, ...], after: tuple[float, ...], requests: int) -> str:
+        gunicorn, postgres, load = (1000 * (b - a) / max(1, requests)
+                                    for a, b in zip(before, after, strict=True))  # fmt: skip
+        return (
+            f"CPU/request gunicorn {gunicorn:.2f} ms, postgres {postgres:.2f} ms, wrk {load:.2f} ms"
+        )
+
+
 def single_requests(
-    args: argparse.Namespace, base: str, key: str, work: Path, analyze: Callable[[], None]
+    args: argparse.Namespace,
+    base: str,
+    key: str,
+    work: Path,
+    analyze: Callable[[], None],
+    cpu: CpuMeter,
 ) -> list[tuple[bool, str]]:
     health = work / "health.lua"
     health.write_text(LUA_DONE)
@@ -221,15 +277,20 @@ def single_requests(
     healths: list[dict[str, Any]] = []
     for number in range(args.rounds):
         analyze()
+        before = cpu.snapshot()
         healths.append(wrk(base + "/healthz", health, args.seconds, args.connections, args.threads))
+        between = cpu.snapshot()
         post.write_text(f'KEY = "{key}"\nRUN = "r{number}"\n' + LUA_POST + LUA_DONE)
         posts.append(wrk(base, post, args.seconds, args.connections, args.threads))
+        after = cpu.snapshot()
         h, p = healths[-1], posts[-1]
         print(
             f"round {number + 1}: healthz {h['rps']:7.0f} req/s p50 {h['p50_ms']:6.1f} ms "
             f"p99 {h['p99_ms']:6.1f} ms | POST {p['rps']:6.0f} req/s p50 {p['p50_ms']:6.1f} ms "
             f"p99 {p['p99_ms']:6.1f} ms, non-2xx {p['non2xx']}, socket errors {p['socket_errors']}"
         )
+        print(f"  healthz {cpu.per_request(before, between, h['requests'])}; "
+              f"POST {cpu.per_request(between, after, p['requests'])}")  # fmt: skip
     rps = median([p["rps"] for p in posts])
     p50 = median([p["p50_ms"] for p in posts])
     p99 = median([p["p99_ms"] for p in posts])

@@ -90,6 +90,8 @@ def test_ingest_http_prints_rates_latencies_and_ratio():
               "--import-rows", "500", "--connections", "2")  # fmt: skip
     assert re.search(r"POST /api/v1/responses .* [\d.]+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms", out)
     assert re.search(r"ratio POST/healthz [\d.]+", out)
+    cpu = r"CPU/request gunicorn [\d.]+ ms, postgres [\d.]+ ms, wrk [\d.]+ ms"
+    assert re.search(rf"healthz {cpu}; POST {cpu}", out)
     assert re.search(r"batch ingest .* median [\d,]+ responses/s", out)
     assert re.search(r"cx360 import of 500 CSV rows into PostgreSQL: .* rows/s", out)
 
