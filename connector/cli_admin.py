@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from connector.config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from connector.storage import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,6 +20,15 @@ def _config() -> dict[str, Any]:
         return load_config()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _migrated_database(config: dict[str, Any]) -> Database:
+    """The configured database, migrated first (a key command may be the first one run)."""
+    from connector.storage import Database
+    from connector.storage.migrate import upgrade
+
+    upgrade(config["CX360_DATABASE_URL"])
+    return Database(config["CX360_DATABASE_URL"])
 
 
 @click.group("db")
@@ -49,13 +61,8 @@ def apikey_command() -> None:
 def apikey_create(scope: str, name: str) -> None:
     """Create a key and print it once; only its hash is stored."""
     from connector.auth import create_api_key
-    from connector.storage import Database
-    from connector.storage.migrate import upgrade
 
-    config = _config()
-    upgrade(config["CX360_DATABASE_URL"])
-    database = Database(config["CX360_DATABASE_URL"])
-    with database.session() as session:
+    with _migrated_database(_config()).session() as session:
         row, key = create_api_key(session, scope, name)
         prefix = row.prefix
     click.echo(key)
@@ -66,12 +73,8 @@ def apikey_create(scope: str, name: str) -> None:
 def apikey_list() -> None:
     """List the keys: id, scope, name, created, last used, revoked (never the key)."""
     from connector.auth import list_api_keys
-    from connector.storage import Database
-    from connector.storage.migrate import upgrade
 
-    config = _config()
-    upgrade(config["CX360_DATABASE_URL"])
-    with Database(config["CX360_DATABASE_URL"]).session() as session:
+    with _migrated_database(_config()).session() as session:
         rows = list_api_keys(session)
         if not rows:
             click.echo("no API keys (create one: cx360 apikey create --scope ingest)")
@@ -87,13 +90,10 @@ def apikey_list() -> None:
 def apikey_revoke(key_id: str) -> None:
     """Revoke a key by its id (the part after cx360_, as `apikey list` shows it)."""
     from connector.auth import revoke_api_key
-    from connector.storage import Database
-    from connector.storage.migrate import upgrade
 
     config = _config()
-    upgrade(config["CX360_DATABASE_URL"])
     prefix = key_id.removeprefix("cx360_").split("_")[0]
-    with Database(config["CX360_DATABASE_URL"]).session() as session:
+    with _migrated_database(config).session() as session:
         row = revoke_api_key(session, prefix)
         if row is None:
             raise click.ClickException(f"no API key with id {prefix!r} (see cx360 apikey list)")

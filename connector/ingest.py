@@ -441,7 +441,7 @@ def _one_statement(session: Session, items: Sequence[Mapping[str, Any]]) -> bool
 
 def stores_by_statement(database: Database, items: Sequence[Mapping[str, Any]]) -> bool:
     """Whether ``store_committed`` takes these items: one item, on PostgreSQL."""
-    return len(items) == 1 and not database.is_sqlite
+    return len(items) == 1 and database.engine.dialect.name == "postgresql"
 
 
 def store_committed(database: Database, kind: str, item: Mapping[str, Any]) -> IngestResult:

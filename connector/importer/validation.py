@@ -240,20 +240,3 @@ def validated_parts(
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield pool.map(_validate_part, parts, repeat(options))
-
-
-def validate_rows_parallel(
-    rows: list[SourceRow],
-    options: ImportOptions,
-    *,
-    on_rows: Callable[[int], None] | None = None,
-    workers: int | None = None,
-) -> ValidationReport:
-    """``validate_rows`` over all cores for a large file, results in file order."""
-    report = ValidationReport()
-    with validated_parts(rows, options, workers=workers) as parts:
-        for part in parts:
-            report.extend(part)
-            if on_rows is not None:
-                on_rows(part.total)
-    return report

@@ -206,8 +206,9 @@ def test_given_large_file_when_validating_in_parallel_then_same_result_in_file_o
     from connector.importer.validation import (
         PARALLEL_MIN_ROWS,
         ImportOptions,
+        ValidationReport,
         validate_rows,
-        validate_rows_parallel,
+        validated_parts,
     )
 
     path = tmp_path / "big.csv"
@@ -220,7 +221,12 @@ def test_given_large_file_when_validating_in_parallel_then_same_result_in_file_o
     options = ImportOptions(source="big")
     serial = validate_rows(rows, options)
     advanced: list[int] = []
-    parallel = validate_rows_parallel(rows, options, workers=2, on_rows=advanced.append)
+    parallel = ValidationReport()
+    with validated_parts(rows, options, workers=2) as parts:
+        for part in parts:
+            parallel.extend(part)
+            advanced.append(part.total)
+    assert len(advanced) > 1, "validated in several slices"
     assert parallel.valid == serial.valid
     assert parallel.valid_lines == serial.valid_lines
     assert [(r.line, [e.format("big.csv") for e in errs]) for r, errs in parallel.rejected] == [
