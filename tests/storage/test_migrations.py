@@ -17,14 +17,23 @@ from connector.storage.migrate import current_revision, upgrade
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'migrated.db'}"
+    return _emptied_postgres(request)
+
+
+@pytest.fixture
+def empty_postgres(request: pytest.FixtureRequest) -> str:
+    return _emptied_postgres(request)
+
+
+def _emptied_postgres(request: pytest.FixtureRequest) -> str:
+    """The test database with an empty schema; migrated back to head after the test."""
     url: str = request.getfixturevalue("postgres_url")
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
-    yield_url = url
     request.addfinalizer(lambda: _restore_schema(url))
-    return yield_url
+    return url
 
 
 def _restore_schema(url: str) -> None:
@@ -50,3 +59,60 @@ def test_given_migrated_database_when_upgrading_again_then_nothing_changes(empty
     first = current_revision(empty_database)
     upgrade(empty_database)
     assert current_revision(empty_database) == first
+
+
+FUNCTIONS = text(
+    "SELECT p.proname, l.lanname, pg_get_functiondef(p.oid) FROM pg_proc p "
+    "JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE n.nspname = 'public' AND p.proname LIKE 'cx360%' ORDER BY p.proname"
+)
+
+
+def _functions(url: str) -> list[tuple[str, str, str]]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = [tuple(row) for row in connection.execute(FUNCTIONS)]
+    engine.dispose()
+    return rows  # type: ignore[return-value]
+
+
+@pytest.mark.postgres
+def test_given_migrated_database_then_its_functions_are_those_create_all_installs(
+    empty_postgres: str,
+):
+    upgrade(empty_postgres)
+    migrated = _functions(empty_postgres)
+    _restore_schema_by_create_all(empty_postgres)
+    assert migrated == _functions(empty_postgres)
+    assert {name for name, _, _ in migrated} >= {"cx360_store_response", "cx360_write_outbox"}
+    # every function in PL/pgSQL: a SQL-language one is planned again on every call
+    assert {language for _, language, _ in migrated} == {"plpgsql"}
+
+
+@pytest.mark.postgres
+def test_given_head_when_downgrading_0005_then_outbox_function_is_sql_again_and_upgrade_restores(
+    empty_postgres: str,
+):
+    from alembic import command
+
+    from connector.storage.migrate import alembic_config
+
+    upgrade(empty_postgres)
+    head = _functions(empty_postgres)
+    command.downgrade(alembic_config(empty_postgres), "0004")
+    languages = {name: language for name, language, _ in _functions(empty_postgres)}
+    assert languages["cx360_write_outbox"] == "sql"
+    upgrade(empty_postgres)
+    assert _functions(empty_postgres) == head
+
+
+def _restore_schema_by_create_all(url: str) -> None:
+    from connector.storage import Database
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    database = Database(url)
+    database.create_all()
+    database.dispose()
