@@ -86,14 +86,17 @@ def test_rate_limit_prints_time_floor_and_429s():
 def test_ingest_http_prints_rates_latencies_and_ratio():
     if shutil.which("wrk") is None:
         service_missing("wrk (apt-get install wrk; make test installs it)")
-    out = run("ingest_http.py", "--seconds", "1", "--rounds", "1", "--batches", "1",
-              "--import-rows", "500", "--connections", "2")  # fmt: skip
+    out = run("ingest_http.py", "--seconds", "1", "--rounds", "1", "--batches", "2",
+              "--batch-rounds", "1", "--import-rows", "500", "--imports", "2",
+              "--connections", "2")  # fmt: skip
     assert re.search(r"POST /api/v1/responses .* [\d.]+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms", out)
     assert re.search(r"ratio POST/healthz [\d.]+", out)
     cpu = r"CPU/request gunicorn [\d.]+ ms, postgres [\d.]+ ms, wrk [\d.]+ ms"
     assert re.search(rf"healthz {cpu}; POST {cpu}", out)
-    assert re.search(r"batch ingest .* median [\d,]+ responses/s", out)
-    assert re.search(r"cx360 import of 500 CSV rows into PostgreSQL: .* rows/s", out)
+    assert re.search(r"batch ingest .* median [\d,]+ responses/s from 2 clients at once, "
+                     r"[\d,]+ responses/s from one client", out)  # fmt: skip
+    assert re.search(r"cx360 import of 500 CSV rows into PostgreSQL, 2 times: median [\d,]+ "
+                     r"rows/s \([\d,]+, [\d,]+\)", out)  # fmt: skip
 
 
 def test_end_to_end_prints_p50_and_p95():
