@@ -78,5 +78,9 @@ class SandboxAdmin:
     def generate_contacts(self, crm: str = "both", count: int = 1000, accounts: int = 10) -> Any:
         return self._call("POST", "generate", {"crm": crm, "count": count, "accounts": accounts})
 
+    def deactivate_owner(self, crm: str, owner: str) -> dict[str, Any]:
+        """The owner leaves: writes assigning records or tasks to them are refused."""
+        return dict(self._call("POST", "owners/deactivate", {"crm": crm, "owner": owner}))
+
     def save(self) -> str:
         return str(self._call("POST", "save")["saved"])

@@ -131,6 +131,10 @@ class SandboxApp:
                     int(body.get("accounts", 10)),
                 ),
             )
+        if (method, action) == ("POST", "owners/deactivate"):
+            return Reply(
+                200, state.deactivate_owner(str(body.get("crm", "")), str(body.get("owner", "")))
+            )
         if (method, action) == ("POST", "save"):
             if self.state_file is None:
                 raise ValueError("this sandbox was started without a state file")

@@ -268,6 +268,15 @@ class SalesforceData:
                         f"invalid cross reference id: {typed[name]}",
                         [name],
                     )
+                if name == "OwnerId" and target == "User":
+                    user = self.records["User"].get(typed[name]) or {}
+                    if user.get("IsActive") is False:
+                        raise FieldError(
+                            "INACTIVE_OWNER_OR_USER",
+                            f"operation performed with inactive user [{typed[name]}] as owner "
+                            f"of {object_name.lower()}",
+                            [name],
+                        )
         if creating:
             missing = [
                 f["name"]

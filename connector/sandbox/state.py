@@ -204,6 +204,35 @@ class SandboxState:
             self.hubspot.load(payload["hubspot"])
             self._generated = payload.get("generated", {"salesforce": 0, "hubspot": 0})
 
+    def deactivate_owner(self, crm: str, owner_id: str) -> dict[str, Any]:
+        """An owner (user) leaves the company: records keep them, new assignments fail.
+
+        HubSpot: the id leaves the options of every ``hubspot_owner_id`` property, so a write
+        naming it is refused with ``INVALID_OPTION``. Salesforce: the User's ``IsActive``
+        becomes false, and a write with it as ``OwnerId`` is refused with
+        ``INACTIVE_OWNER_OR_USER``.
+        """
+        with self.lock:
+            if crm == "hubspot":
+                found = False
+                for props in self.hubspot.properties.values():
+                    prop = props.get("hubspot_owner_id")
+                    if prop is None:
+                        continue
+                    before = len(prop["options"])
+                    prop["options"] = [o for o in prop["options"] if o["value"] != owner_id]
+                    found = found or len(prop["options"]) < before
+                if not found:
+                    raise KeyError(owner_id)
+                return {"crm": crm, "owner": owner_id, "active": False}
+            if crm == "salesforce":
+                user = self.salesforce.records["User"].get(owner_id)
+                if user is None:
+                    raise KeyError(owner_id)
+                user["IsActive"] = False
+                return {"crm": crm, "owner": owner_id, "active": False}
+        raise KeyError(crm)
+
     # -------------------------------------------------------------------- access
     def records(self, crm: str, object_name: str) -> list[dict[str, Any]]:
         """Copies of the stored records of one object, for tests and the demo."""
