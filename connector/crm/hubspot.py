@@ -595,33 +595,49 @@ class HubSpotAdapter:
         """Upsert on the follow-up key, then associate: repeating either changes nothing."""
         outcomes: list[WriteOutcome] = []
         for chunk in chunked(list(tasks), BATCH_LIMIT):
-            inputs = [
-                {
-                    "idProperty": FOLLOW_UP_KEY_PROPERTY,
-                    "id": t.key,
-                    "properties": {**_task_properties(t), FOLLOW_UP_KEY_PROPERTY: t.key},
-                }
-                for t in chunk
-            ]
-            reply = self._task_batch("upsert", inputs, chunk, outcomes)
-            if reply is None:
-                continue
-            by_key = {
-                str((r.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY)): str(r.get("id"))
-                for r in reply.get("results") or []
+            outcomes.extend(self._upsert_task_chunk(chunk))
+        return outcomes
+
+    def _upsert_task_chunk(self, chunk: Sequence[FollowUpTask]) -> list[WriteOutcome]:
+        inputs = [
+            {
+                "idProperty": FOLLOW_UP_KEY_PROPERTY,
+                "id": t.key,
+                "properties": {**_task_properties(t), FOLLOW_UP_KEY_PROPERTY: t.key},
             }
-            created = [(t, by_key[str(t.key)]) for t in chunk if str(t.key) in by_key]
-            for subject in ("contact", "account"):
-                pairs = [(t, task_id) for t, task_id in created if t.subject == subject]
-                if pairs:
-                    self._associate_tasks(subject, pairs)
-            reason = "; ".join(str(e.get("message")) for e in reply.get("errors") or [])
-            outcomes.extend(
-                WriteOutcome(t.record_id, "written", created_id=by_key[str(t.key)])
-                if str(t.key) in by_key
-                else WriteOutcome(t.record_id, "rejected", reason or "not created")
-                for t in chunk
-            )
+            for t in chunk
+        ]
+        refused: list[WriteOutcome] = []
+        reply = self._task_batch("upsert", inputs, chunk, refused)
+        if reply is None:
+            if len(chunk) == 1:
+                return refused
+            # A whole batch refused for some of its tasks: halve until the refused ones are
+            # alone, so one task's bad value does not reject the others.
+            middle = len(chunk) // 2
+            return self._upsert_task_chunk(chunk[:middle]) + self._upsert_task_chunk(chunk[middle:])
+        by_key = {
+            str((r.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY)): str(r.get("id"))
+            for r in reply.get("results") or []
+        }
+        created = [(t, by_key[str(t.key)]) for t in chunk if str(t.key) in by_key]
+        for subject in ("contact", "account"):
+            pairs = [(t, task_id) for t, task_id in created if t.subject == subject]
+            if pairs:
+                self._associate_tasks(subject, pairs)
+        errors = reply.get("errors") or []
+        named = _errors_by_id(errors)  # by follow-up key: the upsert's id
+        unexplained = "; ".join(str(e.get("message")) for e in errors) or "not created"
+        outcomes = []
+        for task in chunk:
+            key = str(task.key)
+            if key in by_key:
+                outcomes.append(WriteOutcome(task.record_id, "written", created_id=by_key[key]))
+            elif key in named:
+                code, reason = named[key]
+                outcomes.append(WriteOutcome(task.record_id, "rejected", reason, code))
+            else:
+                outcomes.append(WriteOutcome(task.record_id, "rejected", unexplained))
         return outcomes
 
     def _associate_tasks(self, subject: Subject, pairs: list[tuple[FollowUpTask, str]]) -> None:

@@ -29,6 +29,11 @@ from connector.crm.vocabulary import enum_values, metric_types
 TASK_PLACEHOLDERS = frozenset({"score", "comment", "category", "previous_category", "email"})
 
 
+# Task priorities a CRM fixes (HubSpot's hs_task_priority options cannot be edited; a
+# Salesforce org may edit its Task Priority picklist, so there the CRM itself is the check).
+TASK_PRIORITIES = {"hubspot": ("HIGH", "MEDIUM", "LOW", "NONE")}
+
+
 class FollowUpSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -249,6 +254,12 @@ def parse_mapping(data: Any, manifest: Manifest, path: str | Path) -> CrmMapping
         for key in ("subject", "body"):
             for problem in _placeholder_problems(raw_rule[key]):
                 errors.setdefault(f"follow_up_task.{key}", []).append(problem)
+        fixed_priorities = TASK_PRIORITIES.get(loaded["crm"])
+        if fixed_priorities and raw_rule["priority"].upper() not in fixed_priorities:
+            errors.setdefault("follow_up_task.priority", []).append(
+                f"{raw_rule['priority']!r} is not a {loaded['crm']} task priority: one of "
+                f"{', '.join(fixed_priorities)}; the CRM would refuse every task"
+            )
         category = subjects["contact"].by_metric().get("nps.category")
         if raw_rule["enabled"] and (category is None or not category.write):
             errors.setdefault("follow_up_task.enabled", []).append(

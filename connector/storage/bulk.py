@@ -46,6 +46,12 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def upsert_insert(session: Session, entity: Any) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` for ``entity`` with the backend's ``ON CONFLICT`` clauses (both have them)."""
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+    return dialect.insert(entity)
+
+
 def in_keys(dialect: str, key: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``key IN`` the values bound as ``name`` (``key_values``): one SQL text for any count.
 

@@ -310,4 +310,7 @@ class FollowUp(Base):
     # short (worker killed) is sent again; the CRM dedupes it on the task's follow-up key.
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     crm_task_id: Mapped[str | None] = mapped_column(String(64))
+    # The CRM refused this task as it is (its code and reason): it is not sent again.
+    rejected_at: Mapped[datetime | None] = mapped_column()
+    rejection: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

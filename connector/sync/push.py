@@ -20,7 +20,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.crm.errors import RetriableCrmError
@@ -43,6 +42,7 @@ from connector.scorecards import (
 )
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
+from connector.storage.bulk import upsert_insert
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class Pusher:
                 subject, [RecordUpdate(crm_id=p.crm_id, values=p.changes) for p in batch]
             )
             by_id = {o.crm_id: o for o in outcomes}
-            claimed: list[FollowUp] = []
+            tasked: list[_Pending] = []
             written: list[dict[str, Any]] = []
             for pending in batch:
                 outcome = by_id.get(pending.crm_id)
@@ -304,36 +304,46 @@ class Pusher:
                     {"id": card.id, "written": {**(card.written or {}), **pending.changes},
                      "written_at": card.computed_at}
                 )  # fmt: skip
-                if pending.task is not None and (row := self._claim_task(pending)) is not None:
-                    claimed.append(row)
+                if pending.task is not None:
+                    tasked.append(pending)
+            claimed = self._claim_tasks(tasked)
             record_written(self.session, written)
             # What was written and the follow-up tasks it calls for commit together: a failed
             # commit leaves both unrecorded, so the next push plans the change and its task again.
             self.session.commit()
             self._send_tasks(claimed, report)
 
-    def _claim_task(self, pending: _Pending) -> FollowUp | None:
-        """Claim the follow-up task of a written change (once per contact and change).
+    def _claim_tasks(self, tasked: Sequence[_Pending]) -> list[FollowUp]:
+        """Claim the follow-up tasks of written changes, once per contact and change.
 
-        The row keeps the task as sent; the task carries a key the CRM keeps unique. A worker
-        killed between the claim and the CRM's answer leaves the row pending, and a later push
-        sends it again (``_resend_pending``): the CRM then updates the task it may already have
-        made instead of adding a second one.
+        One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the batch: a pair claimed before
+        (an earlier run, a duplicate delivery) returns no row and is not sent. Each row keeps
+        the task as sent, and the task carries a key the CRM keeps unique: a worker killed
+        between the claim and the CRM's answer leaves the row pending, and a later push sends
+        it again (``_resend_pending``), so the CRM updates the task it may already have made
+        instead of adding a second one.
         """
-        assert pending.task is not None
-        row = FollowUp(
-            contact_id=pending.subject_id,
-            trigger_key=pending.trigger_key or "",
-            payload=task_payload(pending.task),
+        if not tasked:
+            return []
+        values = [
+            {"contact_id": p.subject_id, "trigger_key": p.trigger_key or "",
+             "payload": task_payload(p.task), "created_at": self.now}
+            for p in tasked if p.task is not None
+        ]  # fmt: skip
+        insert = upsert_insert(self.session, FollowUp).on_conflict_do_nothing(
+            index_elements=["contact_id", "trigger_key"]
         )
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            return None  # claimed before (an earlier run or a duplicate delivery)
-        return row
+        return list(self.session.scalars(insert.returning(FollowUp), values))
 
     def _send_tasks(self, rows: list[FollowUp], report: PushReport) -> None:
+        """Send the claimed tasks and record each answer.
+
+        Created: the CRM's id is kept. Refused for a transient reason: the row stays pending
+        and the contact's next push sends it again. Rejected (the CRM refuses this task as it
+        is, e.g. an owner no longer active or a priority it does not know): the row records
+        why and is not sent again, since its payload would be refused the same way; the run
+        lists it among its rejections.
+        """
         if not rows:
             return
         outcomes = self.adapter.create_tasks([task_from_payload(r.payload or {}) for r in rows])
@@ -341,8 +351,17 @@ class Pusher:
             if outcome.status == "written":
                 row.crm_task_id = outcome.created_id
                 report.tasks_created += 1
-            else:  # stays pending: the next push of this contact sends it again
-                log.warning("follow-up task for contact %s not created: %s",
+            elif outcome.status == "rejected":
+                row.rejected_at = self.now
+                row.rejection = ": ".join(str(x) for x in (outcome.code, outcome.reason) if x)
+                report.rejections.append(
+                    {"subject": "follow_up_task", "id": row.contact_id,
+                     "crm_id": outcome.crm_id, "code": outcome.code, "reason": outcome.reason}
+                )  # fmt: skip
+                log.warning("follow-up task for contact %s rejected: %s",
+                            row.contact_id, outcome.reason)  # fmt: skip
+            else:
+                log.warning("follow-up task for contact %s not created, sent again later: %s",
                             row.contact_id, outcome.reason)  # fmt: skip
         self.session.commit()
 
@@ -350,7 +369,7 @@ class Pusher:
         """Send again the claimed tasks of these contacts that never got the CRM's answer.
 
         Safe at any time: the CRM keeps the key unique, so a task that did arrive is updated
-        (to the same values), not added again.
+        (to the same values), not added again. A task the CRM rejected is not sent again.
         """
         rows: list[FollowUp] = []
         for chunk in chunked(sorted(contact_ids)):
@@ -359,6 +378,7 @@ class Pusher:
                     select(FollowUp).where(
                         FollowUp.contact_id.in_(chunk),
                         FollowUp.crm_task_id.is_(None),
+                        FollowUp.rejected_at.is_(None),
                         FollowUp.payload.is_not(None),
                     )
                 )

@@ -61,7 +61,9 @@ def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime)
     run.rejections = report.rejections[:1000]
     run.plan = report.plan if run.dry_run else None
     run.finished_at = finished
-    run.status = "partial" if report.rejected or report.retry_contacts else "succeeded"
+    # a rejected follow-up task is in the rejections, not among the rejected records
+    failed = report.rejected or report.rejections or report.retry_contacts
+    run.status = "partial" if failed else "succeeded"
 
 
 def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str) -> dict[str, Any]:

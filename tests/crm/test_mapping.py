@@ -166,6 +166,7 @@ def _edit(raw: dict[str, Any], section: str, key: str, value: Any) -> dict[str, 
         ),
         ("hubspot", "follow_up_task", "subject", "Call {nmae}", "follow_up_task.subject", "nmae"),
         ("hubspot", "follow_up_task", "due_in_days", -1, "follow_up_task.due_in_days", "greater"),
+        ("hubspot", "follow_up_task", "priority", "Urgent", "follow_up_task.priority", "HIGH"),
     ],
 )
 def test_given_a_broken_mapping_when_parsed_then_the_error_names_file_and_key(

@@ -72,3 +72,56 @@ def test_given_worker_died_around_task_creation_when_pushed_again_then_exactly_o
     # and pushing again changes nothing
     push_contact(pipeline, created_not_recorded.contact_id)
     assert len(sandbox.admin.records(crm, TASK_OBJECT[crm])) == len(tasks)
+
+
+def task_calls(pipeline: Pipeline) -> int:
+    counts = pipeline.sandbox.admin.stats()["endpoints"]
+    return sum(n for key, n in counts.items() if "tasks" in key or "Task" in key)
+
+
+def deactivate_an_owner(pipeline: Pipeline) -> None:
+    """HubSpot: one of the two seeded owners (half the contacts); Salesforce: the user that
+    owns every seeded contact."""
+    admin = pipeline.sandbox.admin
+    if pipeline.crm == "hubspot":
+        admin.deactivate_owner("hubspot", "1001")
+        return
+    users = admin.records("salesforce", "User")
+    owner = next(u["Id"] for u in users if u["Username"] == "cx360@sandbox.example.com")
+    admin.deactivate_owner("salesforce", owner)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_owner_deactivated_when_pushing_then_task_rejected_reported_and_not_sent_again(
+    sandbox: Any, request: pytest.FixtureRequest, crm: str
+):
+    pipeline = make_pipeline(crm, "embedded", sandbox, request)
+    pipeline.install()
+    deactivate_an_owner(pipeline)
+    post_sample(pipeline, pipeline.headers("ingest"))
+
+    summary = run_sync_now(pipeline)
+
+    tasks = sandbox.admin.records(crm, TASK_OBJECT[crm])
+    with database(pipeline.app).session() as session:
+        rows = session.scalars(select(FollowUp).order_by(FollowUp.id)).all()
+        rejected = [r for r in rows if r.rejected_at is not None]
+        created = [r for r in rows if r.crm_task_id is not None]
+        rejected_contacts = sorted(r.contact_id for r in rejected)
+        assert rejected and len(created) + len(rejected) == len(rows)
+        assert {r.crm_task_id for r in created} == {str(t.get("Id") or t.get("id")) for t in tasks}
+        code = "INVALID_OPTION" if crm == "hubspot" else "INACTIVE_OWNER_OR_USER"
+        assert all(code in (r.rejection or "") for r in rejected), [r.rejection for r in rejected]
+    if crm == "hubspot":
+        assert created  # the other owner's tasks were not refused with the rejected ones
+    task_rejections = [x for x in summary["rejections"] if x["subject"] == "follow_up_task"]
+    assert sorted(x["id"] for x in task_rejections) == rejected_contacts
+    assert summary["status"] == "partial"
+    assert summary["tasks_created"] == len(created)
+
+    calls = task_calls(pipeline)
+    for contact_id in rejected_contacts:
+        push_contact(pipeline, contact_id)
+    assert task_calls(pipeline) == calls  # a rejected task is not sent again
+    assert len(sandbox.admin.records(crm, TASK_OBJECT[crm])) == len(tasks)
