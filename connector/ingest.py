@@ -402,6 +402,7 @@ def _store_rows(
     contact_accounts: Mapping[int, int | None],
     account_ids: Sequence[int | None],
     now: datetime,
+    outbox: bool,
 ) -> IngestResult:
     """Upsert the rows, then record every touched contact and account in the outbox."""
     result = IngestResult()
@@ -409,7 +410,8 @@ def _store_rows(
     result.contact_ids.update(contact_accounts)
     result.account_ids.update(a for a in account_ids if a is not None)
     result.account_ids.update(a for a in contact_accounts.values() if a is not None)
-    write_outbox(session, result.contact_ids, result.account_ids, now=now)
+    if outbox:
+        write_outbox(session, result.contact_ids, result.account_ids, now=now)
     return result
 
 
@@ -461,10 +463,15 @@ def store_committed(database: Database, kind: str, item: Mapping[str, Any]) -> I
 
 
 def store_responses(
-    session: Session, items: Sequence[Mapping[str, Any]], *, now: datetime
+    session: Session, items: Sequence[Mapping[str, Any]], *, now: datetime, outbox: bool = True
 ) -> IngestResult:
-    """Store validated responses (``ResponseIn`` dicts) idempotently, with outbox rows."""
-    if _one_statement(session, items):
+    """Store validated responses (``ResponseIn`` dicts) idempotently, with outbox rows.
+
+    ``outbox=False`` leaves the outbox rows to the caller, for one ``write_outbox`` of every
+    subject after many calls (``cx360 import``: a person in every chunk gets one row, not one
+    per chunk).
+    """
+    if outbox and _one_statement(session, items):
         return _store_one(session, "response", items[0], now)
     account_ids, contact_ids, contact_accounts = _subjects(session, items, now)
     rows = []
@@ -484,17 +491,18 @@ def store_responses(
             "updated_at": now,
         })  # fmt: skip
     return _store_rows(session, Response, rows, RESPONSE_FIELDS, contact_accounts, account_ids,
-                       now)  # fmt: skip
+                       now, outbox)  # fmt: skip
 
 
 def store_ratings(
-    session: Session, items: Sequence[Mapping[str, Any]], *, now: datetime
+    session: Session, items: Sequence[Mapping[str, Any]], *, now: datetime, outbox: bool = True
 ) -> IngestResult:
     """Store validated employee ratings (``RatingIn`` dicts) idempotently, with outbox rows.
 
     A rating naming a person rates that contact; one naming only an account rates the account.
+    ``outbox`` as for ``store_responses``.
     """
-    if _one_statement(session, items):
+    if outbox and _one_statement(session, items):
         return _store_one(session, "rating", items[0], now)
     account_ids, contact_ids, contact_accounts = _subjects(session, items, now)
     rows = []
@@ -513,7 +521,7 @@ def store_ratings(
             "updated_at": now,
         })  # fmt: skip
     return _store_rows(session, EmployeeRating, rows, RATING_FIELDS, contact_accounts,
-                       account_ids, now)  # fmt: skip
+                       account_ids, now, outbox)  # fmt: skip
 
 
 def find_contact(session: Session, key: str) -> Contact | None:

@@ -31,7 +31,7 @@ from connector.importer.validation import (
     ValidationReport,
     validated_parts,
 )
-from connector.ingest import IngestResult, chunked, store_ratings, store_responses
+from connector.ingest import IngestResult, chunked, store_ratings, store_responses, write_outbox
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
 from connector.storage import Database
@@ -135,11 +135,13 @@ def import_file(
             if report.rejected and not skip_invalid:
                 continue  # nothing will be kept; validate on, to report every bad row
             for chunk in chunked(part.valid, STORE_CHUNK):
-                result.merge(store(session, chunk, now=now))
+                result.merge(store(session, chunk, now=now, outbox=False))
             advance(storing, part.total)
         if report.rejected and not skip_invalid:
             session.rollback()
             raise InvalidRows(report)
+        # every touched person and account once, however many chunks named them
+        write_outbox(session, result.contact_ids, result.account_ids, now=now)
         if recompute:
             _recompute(session, result, now=now, scoring=scoring, progress=progress)
 

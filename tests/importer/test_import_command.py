@@ -89,6 +89,26 @@ def test_given_spreadsheet_with_own_column_names_when_importing_then_rows_stored
     assert _count(database_url, Scorecard) >= 2
 
 
+def test_given_people_in_many_chunks_when_importing_then_one_outbox_row_per_person(
+    run, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # one row per chunk: also the size that PostgreSQL stores by its one-item function
+    monkeypatch.setattr("connector.importer.run.STORE_CHUNK", 1)
+    emails = ["ana@example.com", "bo@example.com", "cy@example.com"]
+    rows = [[str(n), emails[n % 3], str(n % 11), "", "2024-03-01"] for n in range(12)]
+    result = run(str(_sheet(tmp_path / "history.csv", [HEADER, *rows])), *SHEET_OPTIONS)
+    assert result.exit_code == 0, result.output
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            subjects = session.execute(select(OutboxItem.subject_type, OutboxItem.subject_id)).all()
+            contacts = {r.contact_id for r in session.scalars(select(Response))}
+    finally:
+        db.dispose()
+    assert len(contacts) == 3
+    assert sorted(subjects) == sorted(("contact", c) for c in contacts)
+
+
 def test_given_same_file_imported_twice_when_importing_then_nothing_duplicated(
     run, database_url: str
 ):
