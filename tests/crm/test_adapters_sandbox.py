@@ -27,7 +27,7 @@ from connector.crm.field_changes import field_changes, follow_up_task
 from connector.crm.manifest import load_manifest
 from connector.crm.mapping import CrmMapping, load_mapping, parse_mapping
 from connector.crm.provisioning import apply_install, check_fields, plan_install
-from connector.crm.types import CrmAdapter, RecordKey, RecordUpdate
+from connector.crm.types import CrmAdapter, FollowUpTask, RecordKey, RecordUpdate
 from connector.sandbox import SandboxServer
 
 pytestmark = pytest.mark.integration
@@ -531,6 +531,30 @@ def test_given_a_contact_turning_detractor_when_pushed_twice_then_one_task_is_cr
     stored = fresh.admin.records(crm, tasks)
     assert len(stored) == before + 1
     assert created[0].created_id
+
+
+def test_given_hubspot_refusing_whole_task_batches_when_creating_then_halved_to_each_task(
+    fresh: SandboxServer,
+) -> None:
+    """HubSpot may answer 400 for a whole batch without naming the input at fault (the
+    sandbox answers 207 per input, so a 400 for every request stands in): the adapter halves
+    the batch until each refused task is alone, and reports each one, not the batch."""
+    adapter, _ = _installed(fresh, "hubspot")
+    ref = adapter.resolve_contacts([RecordKey(email="ben.weber@acme-maschinenbau.de")])
+    record = next(iter(ref.values()))
+    tasks = [
+        FollowUpTask("contact", record.crm_id, f"Call {n}", date(2025, 3, 2), key=f"halve-{n}")
+        for n in range(3)
+    ]
+    fresh.admin.set_faults("hubspot", error_rate=1.0, error_status=400)
+    before = adapter.calls.total
+
+    outcomes = adapter.create_tasks(tasks)
+
+    assert [o.status for o in outcomes] == ["rejected"] * 3
+    assert adapter.calls.total - before == 5  # [3] -> [1] + [2] -> [1] + [1]: 2N - 1
+    fresh.admin.clear_faults("hubspot")
+    assert [o.status for o in adapter.create_tasks(tasks)] == ["written"] * 3
 
 
 @pytest.mark.parametrize("crm", CRMS)
