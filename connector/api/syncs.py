@@ -29,7 +29,10 @@ class SyncIn(Schema):
 
 
 class RejectionOut(Schema):
-    subject = fields.String()
+    subject = fields.String(metadata={
+        "description": "contact or account (a record refused), or follow_up_task (a task "
+                       "refused; id is the contact's, crm_id its CRM record; not sent again)"
+    })  # fmt: skip
     id = fields.Integer()
     crm_id = fields.String(allow_none=True)
     code = fields.String(allow_none=True)
