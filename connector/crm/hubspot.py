@@ -503,25 +503,15 @@ class HubSpotAdapter:
     def _split_rejected(
         self, subject: Subject, chunk: Sequence[RecordUpdate], exc: FatalCrmError
     ) -> list[WriteOutcome]:
-        """A whole batch refused for some inputs: reject the named ones, send the rest again."""
+        """A whole batch refused for some inputs (``_without_refused``)."""
         if _is_missing_property(exc):
             raise FatalCrmError(exc.message, kind="field", code=exc.code, status=exc.status)
-        named = _errors_by_id(_error_list(exc.details))
-        ids = {u.crm_id for u in chunk}
-        if named and set(named) & ids:
-            bad = [u for u in chunk if u.crm_id in named]
-            rest = [u for u in chunk if u.crm_id not in named]
-            outcomes = [
-                WriteOutcome(u.crm_id, "rejected", named[u.crm_id][1], named[u.crm_id][0])
-                for u in bad
-            ]
-            return outcomes + (self._write_batch(subject, rest) if rest else [])
-        if len(chunk) == 1:
-            return [WriteOutcome(chunk[0].crm_id, "rejected", exc.message, exc.code)]
-        # HubSpot did not say which input failed: halve until it does.
-        middle = len(chunk) // 2
-        return self._write_batch(subject, chunk[:middle]) + self._write_batch(
-            subject, chunk[middle:]
+        return _without_refused(
+            chunk,
+            exc,
+            key=lambda u: u.crm_id,
+            send=lambda rest: self._write_batch(subject, rest),
+            refuse=lambda u, code, reason: WriteOutcome(u.crm_id, "rejected", reason, code),
         )
 
     # ------------------------------------------------------------------ tasks
@@ -549,8 +539,14 @@ class HubSpotAdapter:
                         ],
                     }
                 )
-            reply = self._task_batch("create", inputs, chunk, outcomes)
-            if reply is None:
+            try:
+                reply = self._task_batch("create", inputs)
+            except FatalCrmError as exc:
+                if exc.status not in _REFUSED:
+                    raise
+                outcomes.extend(
+                    WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
+                )
                 continue
             results = reply.get("results") or []
             errors = reply.get("errors") or []
@@ -565,30 +561,16 @@ class HubSpotAdapter:
                 outcomes.extend(WriteOutcome(t.record_id, "rejected", reason) for t in chunk)
         return outcomes
 
-    def _task_batch(
-        self,
-        action: str,
-        inputs: list[dict[str, Any]],
-        chunk: Sequence[FollowUpTask],
-        outcomes: list[WriteOutcome],
-    ) -> dict[str, Any] | None:
-        """One tasks batch call (create or upsert); None when HubSpot refused the whole batch,
-        whose tasks are then reported rejected in ``outcomes``."""
-        try:
-            reply = self._call(
-                f"tasks.batch.{action}",
-                lambda c, i: getattr(c.crm.objects.tasks.batch_api, action)(
-                    {"inputs": i}, **self._raw()
-                ),
-                inputs,
-            )
-        except FatalCrmError as exc:
-            if exc.status not in {400, 404}:
-                raise
-            outcomes.extend(
-                WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
-            )
-            return None
+    def _task_batch(self, action: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        """One tasks batch call (create or upsert); HubSpot refusing the whole batch raises
+        ``FatalCrmError`` with status 400 or 404 (``_REFUSED``)."""
+        reply = self._call(
+            f"tasks.batch.{action}",
+            lambda c, i: getattr(c.crm.objects.tasks.batch_api, action)(
+                {"inputs": i}, **self._raw()
+            ),
+            inputs,
+        )
         return reply or {}
 
     def _upsert_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
@@ -607,15 +589,19 @@ class HubSpotAdapter:
             }
             for t in chunk
         ]
-        refused: list[WriteOutcome] = []
-        reply = self._task_batch("upsert", inputs, chunk, refused)
-        if reply is None:
-            if len(chunk) == 1:
-                return refused
-            # A whole batch refused for some of its tasks: halve until the refused ones are
-            # alone, so one task's bad value does not reject the others.
-            middle = len(chunk) // 2
-            return self._upsert_task_chunk(chunk[:middle]) + self._upsert_task_chunk(chunk[middle:])
+        try:
+            reply = self._task_batch("upsert", inputs)
+        except FatalCrmError as exc:
+            if exc.status not in _REFUSED:
+                raise
+            # one task's bad value must not reject the others: as for record writes
+            return _without_refused(
+                chunk,
+                exc,
+                key=lambda t: str(t.key),
+                send=self._upsert_task_chunk,
+                refuse=lambda t, code, reason: WriteOutcome(t.record_id, "rejected", reason, code),
+            )
         by_key = {
             str((r.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY)): str(r.get("id"))
             for r in reply.get("results") or []
@@ -689,6 +675,35 @@ def _property_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+#: Statuses of a task batch HubSpot refused for what some of its tasks hold (not transient).
+_REFUSED = frozenset({400, 404})
+
+
+def _without_refused(
+    chunk: Sequence[T],
+    exc: FatalCrmError,
+    *,
+    key: Callable[[T], str],
+    send: Callable[[Sequence[T]], list[WriteOutcome]],
+    refuse: Callable[[T, str | None, str], WriteOutcome],
+) -> list[WriteOutcome]:
+    """Outcomes, in input order, of a batch HubSpot refused as a whole for some inputs.
+
+    The inputs the error names (by ``key``: a record's id, a task's follow-up key) are
+    refused and the rest sent again; when it names none, the batch is halved until each
+    refused input is alone. ``send`` returns one outcome per input, in order.
+    """
+    named = _errors_by_id(_error_list(exc.details))
+    if any(key(x) in named for x in chunk):
+        rest = [x for x in chunk if key(x) not in named]
+        sent = iter(send(rest) if rest else [])
+        return [refuse(x, *named[key(x)]) if key(x) in named else next(sent) for x in chunk]
+    if len(chunk) == 1:
+        return [refuse(chunk[0], exc.code, exc.message)]
+    middle = len(chunk) // 2
+    return send(chunk[:middle]) + send(chunk[middle:])
 
 
 def _error_list(details: Any) -> list[dict[str, Any]]:
