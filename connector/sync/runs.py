@@ -61,9 +61,8 @@ def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime)
     run.rejections = report.rejections[:1000]
     run.plan = report.plan if run.dry_run else None
     run.finished_at = finished
-    # a rejected follow-up task is in the rejections, not among the rejected records
-    failed = report.rejected or report.rejections or report.retry_contacts
-    run.status = "partial" if failed else "succeeded"
+    # every rejected record, and every rejected follow-up task, is in the rejections
+    run.status = "partial" if report.rejections or report.retry_contacts else "succeeded"
 
 
 def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str) -> dict[str, Any]:
