@@ -28,19 +28,20 @@ def empty_postgres(request: pytest.FixtureRequest) -> str:
 def _emptied_postgres(request: pytest.FixtureRequest) -> str:
     """The test database with an empty schema; migrated back to head after the test."""
     url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
+    _empty_schema(url)
     request.addfinalizer(lambda: _restore_schema(url))
     return url
 
 
-def _restore_schema(url: str) -> None:
+def _empty_schema(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
+
+
+def _restore_schema(url: str) -> None:
+    _empty_schema(url)
     upgrade(url)
 
 
@@ -109,10 +110,7 @@ def test_given_head_when_downgrading_0005_then_outbox_function_is_sql_again_and_
 def _restore_schema_by_create_all(url: str) -> None:
     from connector.storage import Database
 
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
+    _empty_schema(url)
     database = Database(url)
     database.create_all()
     database.dispose()
