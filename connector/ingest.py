@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, Table, bindparam, or_, select, update
+from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -427,10 +427,14 @@ def _subjects(
 
 
 def _store_one(
-    bind: Session | Connection, kind: str, item: Mapping[str, Any], now: datetime
+    bind: Session | Database, kind: str, item: Mapping[str, Any], now: datetime
 ) -> IngestResult:
-    """One item on PostgreSQL: a single statement (``connector.storage.procedures``)."""
-    stored = procedures.store_one(bind, kind, item, now)
+    """One item on PostgreSQL: a single statement (``connector.storage.procedures``), in the
+    session's transaction or, given the database, committing by itself."""
+    if isinstance(bind, Database):
+        stored = procedures.store_one_committed(bind, kind, item, now)
+    else:
+        stored = procedures.store_one(bind, kind, item, now)
     result = IngestResult(ids=[stored["id"]], contact_ids=set(stored["contact_ids"]),
                           account_ids=set(stored["account_ids"]))  # fmt: skip
     setattr(result, stored["outcome"], 1)
@@ -450,16 +454,12 @@ def store_committed(database: Database, kind: str, item: Mapping[str, Any]) -> I
     """Store one item (``"response"`` or ``"rating"``) and commit, in one round trip.
 
     For a caller whose transaction would be this one store and nothing else (the API). The
-    item is one statement on PostgreSQL, atomic by itself, so it runs in autocommit on a Core
-    connection: no BEGIN and COMMIT, and none of the ORM session's work, which was a third of
-    a one-response request. A unique-key race is retried as ``commit_with_retry`` does.
+    item is one statement on PostgreSQL, atomic by itself, so it runs in autocommit on a
+    pooled driver connection (``Database.scalar_committed``): no BEGIN and COMMIT, and none of
+    the ORM session's or Core's work, which together were half of a one-response request's
+    client CPU. A unique-key race is retried as ``commit_with_retry`` does.
     """
-
-    def store(now: datetime) -> IngestResult:
-        with database.autocommit_engine.connect() as connection:
-            return _store_one(connection, kind, item, now)
-
-    return retry_unique_race(store, undo=lambda: None)
+    return retry_unique_race(lambda now: _store_one(database, kind, item, now), undo=lambda: None)
 
 
 def store_responses(

@@ -26,12 +26,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from connector.storage.models import as_utc
+
+if TYPE_CHECKING:
+    from connector.storage.db import Database
 
 FUNCTIONS = r"""
 CREATE OR REPLACE FUNCTION cx360_account_for(p_crm_id text, p_domain text, p_now timestamptz)
@@ -297,6 +300,10 @@ _CALLS = {
     kind: text(f"SELECT {name}(CAST(:item AS jsonb), :now)")
     for kind, name in STORE_FUNCTIONS.items()
 }
+# the same calls with the driver's placeholders (``Database.scalar_committed``)
+_DRIVER_CALLS = {
+    kind: f"SELECT {name}(CAST(%s AS jsonb), %s)" for kind, name in STORE_FUNCTIONS.items()
+}
 
 
 WRITE_OUTBOX = text(
@@ -330,6 +337,19 @@ def store_one(
     Returns ``{"outcome", "id", "contact_ids", "account_ids"}``: what happened and the
     subjects it touched, as ``connector.ingest.IngestResult`` counts them.
     """
-    payload = json.dumps(item, default=_json_value, separators=(",", ":"))
-    result: dict[str, Any] = bind.execute(_CALLS[kind], {"item": payload, "now": now}).scalar_one()
+    result: dict[str, Any] = bind.execute(
+        _CALLS[kind], {"item": _payload(item), "now": now}
+    ).scalar_one()
     return result
+
+
+def store_one_committed(
+    database: Database, kind: str, item: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """``store_one`` as a statement that commits itself (``Database.scalar_committed``)."""
+    result: dict[str, Any] = database.scalar_committed(_DRIVER_CALLS[kind], (_payload(item), now))
+    return result
+
+
+def _payload(item: Mapping[str, Any]) -> str:
+    return json.dumps(item, default=_json_value, separators=(",", ":"))

@@ -243,10 +243,17 @@ def test_given_other_writer_creating_same_contact_when_function_inserts_then_ret
             store_responses(theirs, [response("theirs"), response("theirs-2")], now=NOW)
             threading.Timer(0.5, theirs.commit).start()
 
-    event.listen(db.engine, "before_cursor_execute", other_writer_in_flight)
     if path == "session":
+        event.listen(db.engine, "before_cursor_execute", other_writer_in_flight)
         result = _store_mine(db)
-    else:  # the API's one-item path: autocommit on a Core connection
+    else:  # the API's one-item path: autocommit on a driver connection, past Core's events
+        committed = db.scalar_committed
+
+        def scalar_committed(statement: str, params: Any) -> Any:
+            other_writer_in_flight(None, None, statement)
+            return committed(statement, params)
+
+        db.scalar_committed = scalar_committed  # type: ignore[method-assign]
         result = ingest_module.store_committed(db, "response", response("mine"))
     theirs.close()
     with db.session() as check:

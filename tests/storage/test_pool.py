@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connector.storage import Database
 from connector.storage import db as db_module
@@ -71,4 +72,47 @@ def test_given_steady_use_when_checked_out_then_no_ping_is_sent(
     monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)
     _backend_pid(database)
     assert len(pings) == 1, "one idle long enough is"
+    database.dispose()
+
+
+# -- Database.scalar_committed: a driver cursor past Core, with Core's errors and pool care ---
+
+
+def test_given_busy_connection_killed_when_scalar_committed_then_one_error_and_pool_recovers(
+    postgres_url: str,
+):
+    database = Database(postgres_url, pool_size=1, max_overflow=0)
+    first = database.scalar_committed("SELECT pg_backend_pid()", ())
+    _kill_backends(postgres_url)
+    with pytest.raises(OperationalError) as raised:  # the API's 503, as on the Core path
+        database.scalar_committed("SELECT pg_backend_pid()", ())
+    assert raised.value.connection_invalidated
+    assert database.scalar_committed("SELECT pg_backend_pid()", ()) not in (None, first)
+    database.dispose()
+
+
+def test_given_server_down_when_scalar_committed_then_operational_error(postgres_url: str):
+    down = make_url(postgres_url).set(port=1).render_as_string(hide_password=False)
+    database = Database(down, pool_size=1, max_overflow=0)
+    with pytest.raises(OperationalError):  # not the driver's own error: the 503 handler's
+        database.scalar_committed("SELECT 1", ())
+    database.dispose()
+
+
+def test_given_failed_statement_when_scalar_committed_then_core_error_and_connection_reusable(
+    postgres_url: str,
+):
+    database = Database(postgres_url, pool_size=1, max_overflow=0)
+    with database.engine.begin() as connection:
+        connection.execute(text("CREATE TEMP TABLE IF NOT EXISTS once (k int PRIMARY KEY)"))
+    statement = "INSERT INTO once VALUES (%s) RETURNING k"
+    assert database.scalar_committed(statement, (1,)) == 1
+    with pytest.raises(IntegrityError):  # what retry_unique_race catches
+        database.scalar_committed(statement, (1,))
+    # the same pooled connection, back in transactions: a rollback undoes its insert
+    with database.engine.connect() as connection:
+        connection.execute(text("INSERT INTO once VALUES (2)"))
+        connection.rollback()
+        keys = connection.execute(text("SELECT k FROM once ORDER BY k")).scalars().all()
+    assert keys == [1]
     database.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,23 +147,44 @@ def test_given_item_sequence_when_stored_one_by_one_then_functions_equal_python_
     assert _tables(database) == python_tables
 
 
-def test_given_one_item_on_postgres_when_stored_committed_then_one_statement_is_sent(
-    pg: tuple[str, Database],
-) -> None:
-    from sqlalchemy import event
+def _protocol_trace(database: Database, path: Path) -> Any:
+    """Trace libpq's messages on the pooled connection (the pool holds just that one)."""
+    from psycopg import pq
 
+    pooled = database.engine.raw_connection()
+    pgconn = pooled.driver_connection.pgconn  # type: ignore[union-attr]
+    handle = path.open("w")
+    pgconn.trace(handle.fileno())
+    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+    pooled.close()
+
+    def stop() -> list[str]:
+        pgconn.untrace()
+        handle.close()
+        return path.read_text().splitlines()
+
+    return stop
+
+
+def test_given_one_item_on_postgres_when_stored_committed_then_one_round_trip(
+    pg: tuple[str, Database], tmp_path: Path
+) -> None:
     url, database = pg
     truncate_all(url)
-    statements: list[str] = []
-    event.listen(database.engine, "before_cursor_execute",
-                 lambda *args: statements.append(args[2]))  # fmt: skip
     item = {"kind": "nps", "score": 3, "email": "ann@acme.example", "source": "api",
             "external_id": "one", "account_domain": "acme.example"}  # fmt: skip
     assert ingest.stores_by_statement(database, [item])
     assert not ingest.stores_by_statement(database, [item, item])
+    database.dispose()
+    ingest.store_committed(database, "response", {**item, "external_id": "first"})  # prepares
+    stop = _protocol_trace(database, tmp_path / "libpq.trace")
     result = ingest.store_committed(database, "response", item)
-    assert len(statements) == 1 and "cx360_store_response" in statements[0]
+    sent = [line.split("\t") for line in stop() if line.startswith("F")]
+    # the prepared call alone: no BEGIN or COMMIT, one Sync, so one wait for the server
+    assert [m[2] for m in sent] == ["Bind", "Describe", "Execute", "Sync"], sent
+    assert "_pg3_" in sent[0][3]
     assert (result.created, len(result.contact_ids), len(result.account_ids)) == (1, 1, 1)
     with database.engine.connect() as connection:  # committed: another connection sees it
-        assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 2
-        assert connection.execute(text("SELECT count(*) FROM responses")).scalar() == 1
+        # two items of one person: each wrote a row for the contact and one for the account
+        assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 4
+        assert connection.execute(text("SELECT count(*) FROM responses")).scalar() == 2
