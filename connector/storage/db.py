@@ -104,10 +104,12 @@ class Database:
         """Run one self-committing statement (driver placeholders) and return its one value.
 
         For the hottest single statements (a one-item ingest): a pooled connection's driver
-        cursor in autocommit, prepared once per connection, without SQLAlchemy's Connection
-        and Result, which cost more client CPU than the round trip itself. Driver errors are
-        raised as SQLAlchemy's (``IntegrityError``, ``OperationalError`` …), as the Core
-        path raises them; a connection that broke is dropped from the pool.
+        cursor in autocommit, without SQLAlchemy's Connection and Result, which cost more
+        client CPU than the round trip itself. psycopg prepares the statement once it has
+        run a few times on a connection, as on the Core path (the connection's
+        ``prepare_threshold`` decides, not this call). Driver errors are raised as
+        SQLAlchemy's (``IntegrityError``, ``OperationalError`` …), as the Core path raises
+        them; a connection that broke is dropped from the pool.
         """
         dialect = self.engine.dialect
         driver_error = dialect.loaded_dbapi.Error
@@ -125,7 +127,7 @@ class Database:
         try:
             driver.autocommit = True
             with driver.cursor() as cursor:
-                cursor.execute(statement, params, prepare=True)
+                cursor.execute(statement, params)
                 row = cursor.fetchone()
             driver.autocommit = False
         except driver_error as exc:

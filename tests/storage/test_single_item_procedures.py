@@ -176,7 +176,8 @@ def test_given_one_item_on_postgres_when_stored_committed_then_one_round_trip(
     assert ingest.stores_by_statement(database, [item])
     assert not ingest.stores_by_statement(database, [item, item])
     database.dispose()
-    ingest.store_committed(database, "response", {**item, "external_id": "first"})  # prepares
+    for number in range(6):  # psycopg prepares a statement on its 5th run on a connection
+        ingest.store_committed(database, "response", {**item, "external_id": f"warm-{number}"})
     stop = _protocol_trace(database, tmp_path / "libpq.trace")
     result = ingest.store_committed(database, "response", item)
     sent = [line.split("\t") for line in stop() if line.startswith("F")]
@@ -185,6 +186,6 @@ def test_given_one_item_on_postgres_when_stored_committed_then_one_round_trip(
     assert "_pg3_" in sent[0][3]
     assert (result.created, len(result.contact_ids), len(result.account_ids)) == (1, 1, 1)
     with database.engine.connect() as connection:  # committed: another connection sees it
-        # two items of one person: each wrote a row for the contact and one for the account
-        assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 4
-        assert connection.execute(text("SELECT count(*) FROM responses")).scalar() == 2
+        # seven items of one person: each wrote a row for the contact and one for the account
+        assert connection.execute(text("SELECT count(*) FROM outbox")).scalar() == 14
+        assert connection.execute(text("SELECT count(*) FROM responses")).scalar() == 7
