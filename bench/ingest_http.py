@@ -6,7 +6,11 @@
    ``apt-get install -y wrk``) drives ``GET /healthz`` and ``POST /api/v1/responses`` (one
    response per request, a new ``external_id`` each, over 5,000 contacts at 500 accounts) in
    alternating rounds of ``--seconds``; the figures are the medians of the rounds: requests/s,
-   p50 and p99 latency, and POST/healthz requests/s measured side by side.
+   p50 and p99 latency, and POST/healthz requests/s measured side by side. Each round runs in
+   two ``--layouts``: ``shared``, where gunicorn, ``wrk`` and PostgreSQL share every core, and
+   ``split``, where gunicorn and ``wrk`` are pinned to the first half of the cores and
+   PostgreSQL has the rest to itself, as a database on a machine of its own (the README's
+   production layout) would.
 2. Batch ingest: ``{"responses": [...]}`` of 1,000 over HTTP (bodies encoded before the clock
    starts), ``--batches`` per round, in ``--batch-rounds`` rounds that alternate one client
    with ``--batch-clients`` clients at once: sustained responses/s (the target) and what one
@@ -18,8 +22,8 @@ Targets (issue 8): >= 500 requests/s, p99 <= 100 ms, ratio >= 0.35; batch and im
 10,000 responses/s.
 
     .venv/bin/python bench/ingest_http.py [--seconds 10] [--rounds 3] [--connections 8]
-        [--gunicorn-workers 4] [--batches 10] [--batch-rounds 3] [--batch-clients 2]
-        [--import-rows 20000] [--imports 3]
+        [--gunicorn-workers 4] [--layouts shared split] [--batches 10] [--batch-rounds 3]
+        [--batch-clients 2] [--import-rows 20000] [--imports 3]
 """
 
 from __future__ import annotations
@@ -98,9 +102,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wrk(url: str, script: Path, seconds: float, connections: int, threads: int) -> dict[str, Any]:
+# Where one-response rounds run (see the module docstring): layout -> description.
+LAYOUTS = {
+    "shared": "app and database sharing every core",
+    "split": "database with a core of its own",
+}
+
+
+def app_cpus(layout: str) -> set[int]:
+    """The cores gunicorn and ``wrk`` may use in ``layout``."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return set(cpus) if layout == "shared" else set(cpus[: max(1, len(cpus) // 2)])
+
+
+def pin(pids: Sequence[int], cpus: set[int]) -> None:
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cpus)
+        except ProcessLookupError:
+            continue  # gone
+
+
+def wrk(
+    url: str, script: Path, seconds: float, connections: int, threads: int,
+    cpus: set[int] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    pinned = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
     out = subprocess.run(
         [
+            *pinned,
             "wrk",
             "-t",
             str(threads),
@@ -135,6 +165,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--gunicorn-workers", type=int, default=4,
                         help="as the README's production section runs it")  # fmt: skip
+    parser.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS),
+                        default=list(LAYOUTS), help="of the one-response rounds")  # fmt: skip
     parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 per round")
     parser.add_argument("--batch-rounds", type=int, default=3)
     parser.add_argument("--batch-clients", type=int, default=2)
@@ -143,6 +175,8 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian: apt-get install -y wrk)")
+    if "split" in args.layouts and shutil.which("taskset") is None:
+        raise BenchError("taskset (util-linux) pins the split layout; or run --layouts shared")
 
     work = Path(tempfile.mkdtemp(prefix="cx360-bi-"))
     results: list[tuple[bool, str]] = []
@@ -234,7 +268,7 @@ class CpuMeter:
             total += (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
         return total
 
-    def _workers(self) -> list[int]:
+    def workers(self) -> list[int]:
         pids = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -253,7 +287,7 @@ class CpuMeter:
 
     def snapshot(self) -> tuple[float, float, float]:
         children = os.times()
-        return (self._cpu(self._workers()), self._cpu(self._backends()),
+        return (self._cpu(self.workers()), self._cpu(self._backends()),
                 children.children_user + children.children_system)  # fmt: skip
 
     @staticmethod
@@ -276,47 +310,70 @@ def single_requests(
     health = work / "health.lua"
     health.write_text(LUA_DONE)
     post = work / "post.lua"
-    post.write_text(f'KEY = "{key}"\n' + LUA_POST + LUA_DONE)
+    layouts = list(dict.fromkeys(args.layouts))
+    if "split" in layouts and len(os.sched_getaffinity(0)) < 2:
+        print("split layout skipped: this process may use only one core")
+        layouts.remove("split")
     # warm-up: both gunicorn workers connect to the database and fill their caches
     warm = min(2.0, args.seconds)
     wrk(base + "/healthz", health, warm, args.connections, args.threads)
     (work / "warm.lua").write_text(f'KEY = "{key}"\nRUN = "warm"\n' + LUA_POST + LUA_DONE)
     wrk(base, work / "warm.lua", warm, args.connections, args.threads)
-    posts: list[dict[str, Any]] = []
-    healths: list[dict[str, Any]] = []
+    posts: dict[str, list[dict[str, Any]]] = {layout: [] for layout in layouts}
+    healths: dict[str, list[dict[str, Any]]] = {layout: [] for layout in layouts}
     for number in range(args.rounds):
-        analyze()
-        before = cpu.snapshot()
-        healths.append(wrk(base + "/healthz", health, args.seconds, args.connections, args.threads))
-        between = cpu.snapshot()
-        post.write_text(f'KEY = "{key}"\nRUN = "r{number}"\n' + LUA_POST + LUA_DONE)
-        posts.append(wrk(base, post, args.seconds, args.connections, args.threads))
-        after = cpu.snapshot()
-        h, p = healths[-1], posts[-1]
-        print(
-            f"round {number + 1}: healthz {h['rps']:7.0f} req/s p50 {h['p50_ms']:6.1f} ms "
-            f"p99 {h['p99_ms']:6.1f} ms | POST {p['rps']:6.0f} req/s p50 {p['p50_ms']:6.1f} ms "
-            f"p99 {p['p99_ms']:6.1f} ms, non-2xx {p['non2xx']}, socket errors {p['socket_errors']}"
-        )
-        print(f"  healthz {cpu.per_request(before, between, h['requests'])}; "
-              f"POST {cpu.per_request(between, after, p['requests'])}")  # fmt: skip
+        for layout in layouts:
+            cpus = app_cpus(layout)
+            pin([cpu.server_pid, *cpu.workers()], cpus)
+            analyze()
+            before = cpu.snapshot()
+            h = wrk(base + "/healthz", health, args.seconds, args.connections, args.threads, cpus)
+            between = cpu.snapshot()
+            post.write_text(f'KEY = "{key}"\nRUN = "r{number}-{layout}"\n' + LUA_POST + LUA_DONE)
+            p = wrk(base, post, args.seconds, args.connections, args.threads, cpus)
+            after = cpu.snapshot()
+            healths[layout].append(h)
+            posts[layout].append(p)
+            print(
+                f"round {number + 1} {layout}: healthz {h['rps']:7.0f} req/s p50 "
+                f"{h['p50_ms']:6.1f} ms p99 {h['p99_ms']:6.1f} ms | POST {p['rps']:6.0f} req/s "
+                f"p50 {p['p50_ms']:6.1f} ms p99 {p['p99_ms']:6.1f} ms, non-2xx {p['non2xx']}, "
+                f"socket errors {p['socket_errors']}"
+            )
+            print(f"  healthz {cpu.per_request(before, between, h['requests'])}; "
+                  f"POST {cpu.per_request(between, after, p['requests'])}")  # fmt: skip
+    pin([cpu.server_pid, *cpu.workers()], app_cpus("shared"))
+    results = []
+    for layout in layouts:
+        results += _single_summary(args, layout, posts[layout], healths[layout])
+    return results
+
+
+def _single_summary(
+    args: argparse.Namespace,
+    layout: str,
+    posts: list[dict[str, Any]],
+    healths: list[dict[str, Any]],
+) -> list[tuple[bool, str]]:
     rps = median([p["rps"] for p in posts])
     p50 = median([p["p50_ms"] for p in posts])
     p99 = median([p["p99_ms"] for p in posts])
     ratio = median([p["rps"] / h["rps"] for p, h in zip(posts, healths, strict=True)])
     errors = sum(p["non2xx"] + p["socket_errors"] for p in posts)
     health_rps = median([h["rps"] for h in healths])
+    cores = ",".join(str(c) for c in sorted(app_cpus(layout)))
     print(
-        f"POST /api/v1/responses (1 per request), median of {args.rounds} rounds: {rps:.0f} "
-        f"req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms; healthz {health_rps:.0f}"
+        f"[{layout}] POST /api/v1/responses (1 per request), median of {args.rounds} rounds: "
+        f"{rps:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms; healthz {health_rps:.0f}"
         f" req/s; ratio POST/healthz {ratio:.2f}; {args.connections} connections, "
-        f"{args.gunicorn_workers} gunicorn workers"
+        f"{args.gunicorn_workers} gunicorn workers ({LAYOUTS[layout]}: app and wrk on "
+        f"core(s) {cores})"
     )
     return [
-        (rps >= 500, f"single-response ingest {rps:.0f} requests/s >= 500"),
-        (p99 <= 100, f"single-response ingest p99 {p99:.1f} ms <= 100 ms"),
-        (ratio >= 0.35, f"ingest/healthz ratio {ratio:.2f} >= 0.35"),
-        (errors == 0, f"{errors} failed requests (0)"),
+        (rps >= 500, f"single-response ingest {rps:.0f} requests/s >= 500 ({layout})"),
+        (p99 <= 100, f"single-response ingest p99 {p99:.1f} ms <= 100 ms ({layout})"),
+        (ratio >= 0.35, f"ingest/healthz ratio {ratio:.2f} >= 0.35 ({LAYOUTS[layout]})"),
+        (errors == 0, f"{errors} failed requests (0) ({layout})"),
     ]
 
 

@@ -89,8 +89,10 @@ def test_ingest_http_prints_rates_latencies_and_ratio():
     out = run("ingest_http.py", "--seconds", "1", "--rounds", "1", "--batches", "2",
               "--batch-rounds", "1", "--import-rows", "500", "--imports", "2",
               "--connections", "2")  # fmt: skip
-    assert re.search(r"POST /api/v1/responses .* [\d.]+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms", out)
-    assert re.search(r"ratio POST/healthz [\d.]+", out)
+    for layout in ("shared", "split"):  # the app on every core; the database with its own
+        summary = rf"\[{layout}\] POST /api/v1/responses .* [\d.]+ req/s, p50 [\d.]+ ms, p99 "
+        assert re.search(summary + r"[\d.]+ ms; .* ratio POST/healthz [\d.]+", out), layout
+        assert re.search(rf"round 1 {layout}: healthz", out), layout
     cpu = r"CPU/request gunicorn [\d.]+ ms, postgres [\d.]+ ms, wrk [\d.]+ ms"
     assert re.search(rf"healthz {cpu}; POST {cpu}", out)
     assert re.search(r"batch ingest .* median [\d,]+ responses/s from 2 clients at once, "
