@@ -426,15 +426,14 @@ def _subjects(
     return account_ids, contact_ids, contact_accounts
 
 
-def _store_one(
-    bind: Session | Database, kind: str, item: Mapping[str, Any], now: datetime
-) -> IngestResult:
-    """One item on PostgreSQL: a single statement (``connector.storage.procedures``), in the
-    session's transaction or, given the database, committing by itself."""
-    if isinstance(bind, Database):
-        stored = procedures.store_one_committed(bind, kind, item, now)
-    else:
-        stored = procedures.store_one(bind, kind, item, now)
+def _store_one(session: Session, kind: str, item: Mapping[str, Any], now: datetime) -> IngestResult:
+    """One item on PostgreSQL in the session's transaction: a single statement
+    (``connector.storage.procedures``)."""
+    return _one_result(procedures.store_one(session, kind, item, now))
+
+
+def _one_result(stored: Mapping[str, Any]) -> IngestResult:
+    """The ``IngestResult`` of a store function's answer."""
     result = IngestResult(ids=[stored["id"]], contact_ids=set(stored["contact_ids"]),
                           account_ids=set(stored["account_ids"]))  # fmt: skip
     setattr(result, stored["outcome"], 1)
@@ -459,7 +458,10 @@ def store_committed(database: Database, kind: str, item: Mapping[str, Any]) -> I
     the ORM session's or Core's work, which together were half of a one-response request's
     client CPU. A unique-key race is retried as ``commit_with_retry`` does.
     """
-    return retry_unique_race(lambda now: _store_one(database, kind, item, now), undo=lambda: None)
+    return retry_unique_race(
+        lambda now: _one_result(procedures.store_one_committed(database, kind, item, now)),
+        undo=lambda: None,
+    )
 
 
 def store_responses(
