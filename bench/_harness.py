@@ -39,10 +39,10 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from connector.app import create_app, database  # noqa: E402
 from connector.broker import stop_embedded_redis  # noqa: E402
 from connector.config import finish_config, load_config  # noqa: E402
-from connector.sandbox import SandboxServer  # noqa: E402
 from connector.storage.migrate import upgrade  # noqa: E402
 from connector.sync.runs import forget_connections  # noqa: E402
 from connector.testing import Deployment, DeploymentError  # noqa: E402
+from crm_sandbox import SandboxServer  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CX360_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

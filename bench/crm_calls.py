@@ -53,9 +53,9 @@ from sqlalchemy import select
 from connector.app import database
 from connector.crm.types import RecordUpdate
 from connector.ingest import chunked, store_responses, write_outbox
-from connector.sandbox import SandboxServer
 from connector.storage import Contact, Scorecard, SyncRun
 from connector.sync.runs import crm_connection, run_requested_sync
+from crm_sandbox import SandboxServer
 
 STAGES = {
     "resolve_contacts": "contact resolution",

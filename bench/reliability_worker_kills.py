@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from connector.sandbox import SandboxServer  # noqa: E402
+from crm_sandbox import SandboxServer  # noqa: E402
 from tests.pipeline.conftest import make_pipeline  # noqa: E402
 from tests.reliability.harness import (  # noqa: E402
     Finalizers,

@@ -24,8 +24,8 @@ from hubspot import HubSpot
 from simple_salesforce import Salesforce
 from werkzeug.test import Client
 
-from connector.sandbox import SandboxServer
-from connector.sandbox.app import SandboxApp
+from crm_sandbox import SandboxServer
+from crm_sandbox.app import SandboxApp
 
 
 def summary(samples: list[float]) -> str:

@@ -9,7 +9,7 @@ from connector.cli_admin import apikey_command, db_command, demo_command, serve_
 from connector.cli_sync import sync_command, worker_command
 from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
-from connector.sandbox.cli import sandbox_command
+from crm_sandbox.cli import sandbox_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -171,7 +171,7 @@ def run_demo(
     from connector.crm.factory import adapter_from_config
     from connector.crm.mapping import load_mapping
     from connector.crm.provisioning import apply_install, plan_install
-    from connector.sandbox import SandboxServer
+    from crm_sandbox import SandboxServer
 
     # Piped output (CI logs, files) gets a width that fits an email column.
     console = console or Console(width=None if sys.stdout.isatty() else 110)

@@ -25,7 +25,7 @@ from connector.crm.factory import adapter_from_config
 from connector.crm.mapping import load_mapping
 from connector.crm.provisioning import apply_install, plan_install
 from connector.crm.types import CrmAdapter
-from connector.sandbox import SandboxServer
+from crm_sandbox import SandboxServer
 
 CONFIG_PREFIXES = ("CX360_", "HUBSPOT_", "SALESFORCE_")
 

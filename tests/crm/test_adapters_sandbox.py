@@ -28,7 +28,7 @@ from connector.crm.manifest import load_manifest
 from connector.crm.mapping import CrmMapping, load_mapping, parse_mapping
 from connector.crm.provisioning import apply_install, check_fields, plan_install
 from connector.crm.types import CrmAdapter, FollowUpTask, RecordKey, RecordUpdate
-from connector.sandbox import SandboxServer
+from crm_sandbox import SandboxServer
 
 pytestmark = pytest.mark.integration
 

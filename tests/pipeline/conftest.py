@@ -21,10 +21,10 @@ import redis
 from connector.app import create_app, database
 from connector.broker import stop_embedded_redis
 from connector.config import finish_config, load_config
-from connector.sandbox import SandboxServer
 from connector.storage.migrate import upgrade
 from connector.sync.runs import forget_connections
 from connector.testing import Deployment, DeploymentError
+from crm_sandbox import SandboxServer
 from tests.conftest import service_missing, truncate_all
 
 # A Redis database of this test process's own (10..15), so concurrent test runs on one machine

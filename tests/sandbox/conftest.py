@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
-from connector.sandbox import SandboxServer
+from crm_sandbox import SandboxServer
 
 
 @pytest.fixture(scope="session")

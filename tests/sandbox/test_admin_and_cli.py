@@ -14,7 +14,7 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput
 from simple_salesforce import Salesforce
 
-from connector.sandbox import SandboxAdmin, SandboxServer
+from crm_sandbox import SandboxAdmin, SandboxServer
 from tests.sandbox.conftest import ca_session
 
 BEN = "ben.weber@acme-maschinenbau.de"
@@ -114,7 +114,7 @@ def test_given_state_file_when_restarted_then_records_and_fields_survive(
 def test_given_admin_client_when_bad_fault_setting_then_error_raised(
     sandbox: SandboxServer,
 ) -> None:
-    from connector.sandbox import SandboxAdminError
+    from crm_sandbox import SandboxAdminError
 
     with pytest.raises(SandboxAdminError, match="unknown fault"):
         sandbox.admin.set_faults("hubspot", explode=True)

@@ -28,7 +28,7 @@ from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInputF
 from hubspot.crm.properties import ApiException as PropertiesApiException
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
-from connector.sandbox import SandboxServer
+from crm_sandbox import SandboxServer
 
 BEN = "ben.weber@acme-maschinenbau.de"
 MARIE = "marie.lange@nordlicht-logistik.de"

@@ -19,7 +19,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connector.sandbox import SandboxServer
+from crm_sandbox import SandboxServer
 
 BEN = "ben.weber@acme-maschinenbau.de"
 RATE_HEADERS = (

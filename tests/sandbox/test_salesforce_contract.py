@@ -18,8 +18,8 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connector.sandbox import SandboxServer
-from connector.sandbox.ids import to_18
+from crm_sandbox import SandboxServer
+from crm_sandbox.ids import to_18
 
 BEN = "ben.weber@acme-maschinenbau.de"
 MARIE = "marie.lange@nordlicht-logistik.de"

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox.control import Controls
-from connector.sandbox.hubspot import HubSpotData
-from connector.sandbox.salesforce import SalesforceData
+from crm_sandbox.control import Controls
+from crm_sandbox.hubspot import HubSpotData
+from crm_sandbox.salesforce import SalesforceData
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 STATE_VERSION = 1
 HUBSPOT_OWNERS = ("1001", "1002")
+
+
+def cx360_sample_data() -> Path:
+    """cx360's sample company (``connector/sample_data``): the accounts, and the contacts
+    marked ``in_crm=yes``, that the demo's survey responses are about.
+
+    Found beside the installed ``connector`` package without importing it: the sandbox stands
+    in for a vendor's CRM and runs no cx360 code, it only starts with the same customers.
+    """
+    spec = importlib.util.find_spec("connector")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("cx360 (the connector package) is not installed: no seed data")
+    return Path(next(iter(spec.submodule_search_locations))) / "sample_data"
 
 
 class SandboxState:
@@ -61,8 +74,10 @@ class SandboxState:
             },
         )
 
-    def seed(self, sample_dir: Path = SAMPLE_DATA) -> None:
-        """Accounts/companies and the contacts marked ``in_crm=yes`` from the sample data."""
+    def seed(self, sample_dir: Path | None = None) -> None:
+        """Accounts/companies and the contacts marked ``in_crm=yes`` from the sample data
+        (``sample_dir``, by default cx360's)."""
+        sample_dir = sample_dir or cx360_sample_data()
         with (sample_dir / "accounts.csv").open(encoding="utf-8", newline="") as handle:
             accounts = list(csv.DictReader(handle))
         with (sample_dir / "contacts.csv").open(encoding="utf-8", newline="") as handle:
@@ -243,7 +258,7 @@ class SandboxState:
                     raise KeyError(object_name)
                 return [dict(r) for r in self.salesforce.records[found["name"]].values()]
             if crm == "hubspot":
-                from connector.sandbox.hubspot_schema import ALIASES
+                from crm_sandbox.hubspot_schema import ALIASES
 
                 object_type = ALIASES.get(object_name.lower())
                 if object_type is None:

@@ -5,8 +5,8 @@ with ``cx360 sandbox`` or, in process, with ``SandboxServer``; drive a running o
 limits, stats, reset) through ``SandboxAdmin`` / ``SandboxServer.admin``.
 """
 
-from connector.sandbox.admin import SandboxAdmin, SandboxAdminError
-from connector.sandbox.control import Credentials
-from connector.sandbox.server import HubSpotLimits, SandboxServer
+from crm_sandbox.admin import SandboxAdmin, SandboxAdminError
+from crm_sandbox.control import Credentials
+from crm_sandbox.server import HubSpotLimits, SandboxServer
 
 __all__ = ["Credentials", "HubSpotLimits", "SandboxAdmin", "SandboxAdminError", "SandboxServer"]

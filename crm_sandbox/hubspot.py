@@ -16,9 +16,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
-from connector.sandbox import ids
-from connector.sandbox.control import Controls
-from connector.sandbox.hubspot_schema import (
+from crm_sandbox import ids
+from crm_sandbox.control import Controls
+from crm_sandbox.hubspot_schema import (
     ALIASES,
     ASSOCIATION_TYPES,
     CREATED_PROPERTY,
@@ -33,7 +33,7 @@ from connector.sandbox.hubspot_schema import (
     validate_definition,
     validate_value,
 )
-from connector.sandbox.replies import HttpError, Reply, correlation_id
+from crm_sandbox.replies import HttpError, Reply, correlation_id
 
 MAX_BATCH = 100
 MAX_SEARCH_LIMIT = 200
@@ -1253,7 +1253,7 @@ class HubSpotSurface:
                 "; ".join(problems),
                 errors=[{"message": p} for p in problems],
             )
-        from connector.sandbox.hubspot_schema import make_property
+        from crm_sandbox.hubspot_schema import make_property
 
         prop = make_property(
             name,

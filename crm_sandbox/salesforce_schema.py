@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from connector.sandbox import ids
+from crm_sandbox import ids
 
 Field = dict[str, Any]
 

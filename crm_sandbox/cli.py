@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from connector.sandbox.server import CRM_CHOICES, DEFAULT_STATE_DIR, HubSpotLimits, SandboxServer
+from crm_sandbox.server import CRM_CHOICES, DEFAULT_STATE_DIR, HubSpotLimits, SandboxServer
 
 
 @click.command("sandbox")

@@ -10,10 +10,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from connector.sandbox.hubspot import HubSpotSurface
-from connector.sandbox.replies import Reply
-from connector.sandbox.salesforce import SalesforceSurface
-from connector.sandbox.state import SandboxState
+from crm_sandbox.hubspot import HubSpotSurface
+from crm_sandbox.replies import Reply
+from crm_sandbox.salesforce import SalesforceSurface
+from crm_sandbox.state import SandboxState
 
 LOG = logging.getLogger("cx360.sandbox")
 ADMIN = "/__sandbox__/"

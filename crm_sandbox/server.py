@@ -17,11 +17,11 @@ from typing import Any
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from connector.sandbox.admin import SandboxAdmin
-from connector.sandbox.app import SandboxApp
-from connector.sandbox.certs import ensure_certificates
-from connector.sandbox.control import Controls, Credentials, Limits
-from connector.sandbox.state import SandboxState
+from crm_sandbox.admin import SandboxAdmin
+from crm_sandbox.app import SandboxApp
+from crm_sandbox.certs import ensure_certificates
+from crm_sandbox.control import Controls, Credentials, Limits
+from crm_sandbox.state import SandboxState
 
 CRM_CHOICES = ("both", "hubspot", "salesforce")
 DEFAULT_STATE_DIR = Path("instance/sandbox")

@@ -24,10 +24,10 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
-from connector.sandbox import ids, soql
-from connector.sandbox.control import Controls
-from connector.sandbox.replies import HttpError, Reply
-from connector.sandbox.salesforce_schema import (
+from crm_sandbox import ids, soql
+from crm_sandbox.control import Controls
+from crm_sandbox.replies import HttpError, Reply
+from crm_sandbox.salesforce_schema import (
     Field,
     FieldError,
     JsonTypeError,
