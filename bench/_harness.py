@@ -41,8 +41,8 @@ from connector.broker import stop_embedded_redis  # noqa: E402
 from connector.config import finish_config, load_config  # noqa: E402
 from connector.storage.migrate import upgrade  # noqa: E402
 from connector.sync.runs import forget_connections  # noqa: E402
-from connector.testing import Deployment, DeploymentError  # noqa: E402
 from crm_sandbox import SandboxServer  # noqa: E402
+from tests.deployment import Deployment, DeploymentError  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CX360_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -132,7 +132,7 @@ def sandbox_server(crm: str = "both") -> Iterator[SandboxServer]:
 # ----------------------------------------------------------------------------- cx360
 @dataclass
 class Bench(Deployment):
-    """cx360 configured for one CRM against the sandbox (connector.testing.Deployment), with
+    """cx360 configured for one CRM against the sandbox (tests/deployment.py: Deployment), with
     failures as BenchError and quieter workers."""
 
     worker_loglevel: str = "WARNING"

@@ -23,9 +23,9 @@ from connector.broker import stop_embedded_redis
 from connector.config import finish_config, load_config
 from connector.storage.migrate import upgrade
 from connector.sync.runs import forget_connections
-from connector.testing import Deployment, DeploymentError
 from crm_sandbox import SandboxServer
 from tests.conftest import service_missing, truncate_all
+from tests.deployment import Deployment, DeploymentError
 
 # A Redis database of this test process's own (10..15), so concurrent test runs on one machine
 # never consume each other's tasks; CX360_TEST_REDIS_URL names another server or database.

@@ -3,7 +3,9 @@
 One place for what both need (as ``celery.contrib.testing`` is for Celery): cx360's config for
 one CRM, the environment for its processes, ``cx360 install``, real ``cx360 worker`` processes
 with their logs, and waiting for a condition while watching the workers. The pytest fixtures
-(tests/pipeline) and the benchmark harness (bench/_harness.py) build on it.
+(tests/pipeline) and the benchmark harness (bench/_harness.py, which puts the repository root on
+``sys.path``) build on it. It lives beside the tests, not in ``connector``: the product itself
+never imports the sandbox CRM outside the demo and ``cx360 sandbox`` commands.
 """
 
 from __future__ import annotations
