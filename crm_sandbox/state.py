@@ -12,6 +12,7 @@ from typing import Any
 
 from crm_sandbox.control import Controls
 from crm_sandbox.hubspot import HubSpotData
+from crm_sandbox.hubspot.schema import ALIASES
 from crm_sandbox.salesforce import SalesforceData
 
 STATE_VERSION = 1
@@ -258,8 +259,6 @@ class SandboxState:
                     raise KeyError(object_name)
                 return [dict(r) for r in self.salesforce.records[found["name"]].values()]
             if crm == "hubspot":
-                from crm_sandbox.hubspot_schema import ALIASES
-
                 object_type = ALIASES.get(object_name.lower())
                 if object_type is None:
                     raise KeyError(object_name)

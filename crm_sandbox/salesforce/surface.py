@@ -24,10 +24,11 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request
 
-from crm_sandbox import ids, soql
+from crm_sandbox import ids
 from crm_sandbox.control import Controls
 from crm_sandbox.replies import HttpError, Reply
-from crm_sandbox.salesforce_schema import (
+from crm_sandbox.salesforce import soql
+from crm_sandbox.salesforce.schema import (
     Field,
     FieldError,
     JsonTypeError,

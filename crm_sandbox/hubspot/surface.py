@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request
 
 from crm_sandbox import ids
 from crm_sandbox.control import Controls
-from crm_sandbox.hubspot_schema import (
+from crm_sandbox.hubspot.schema import (
     ALIASES,
     ASSOCIATION_TYPES,
     CREATED_PROPERTY,
@@ -27,6 +27,7 @@ from crm_sandbox.hubspot_schema import (
     OBJECT_TYPE_IDS,
     PRIMARY_TYPES,
     PropertyError,
+    make_property,
     now_iso,
     standard_groups,
     standard_properties,
@@ -1253,8 +1254,6 @@ class HubSpotSurface:
                 "; ".join(problems),
                 errors=[{"message": p} for p in problems],
             )
-        from crm_sandbox.hubspot_schema import make_property
-
         prop = make_property(
             name,
             str(body["label"]),

@@ -1,0 +1,5 @@
+"""The sandbox's HubSpot portal: its data, and the CRM API surface that answers for it."""
+
+from crm_sandbox.hubspot.surface import HubSpotData, HubSpotSurface
+
+__all__ = ["HubSpotData", "HubSpotSurface"]
