@@ -1,0 +1,318 @@
+"""The Salesforce org's data: objects and their fields, records with typed values (as
+Salesforce stores them), the indexes a connector looks records up by, Bulk API 2.0 jobs and
+open query locators. Every surface module works on it under the sandbox's one data lock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_sandbox import ids
+from crm_sandbox.salesforce.errors import UnknownFieldError, not_found
+from crm_sandbox.salesforce.schema import Field, FieldError, coerce, now_datetime, standard_objects
+
+INDEXED_STANDARD = frozenset({"email", "accountid", "username", "whoid", "whatid", "parentid"})
+
+
+@dataclass
+class Locator:
+    """Where a SOQL query that did not fit one page goes on (``nextRecordsUrl``)."""
+
+    object_name: str
+    select: list[tuple[str, ...]]
+    ids: list[str]
+    position: int
+    batch: int
+
+
+@dataclass
+class BulkJob:
+    """A Bulk API 2.0 ingest job: its settings, the uploaded CSV and the per-row results."""
+
+    id: str
+    object_name: str
+    operation: str
+    external_id_field: str | None
+    column_delimiter: str
+    line_ending: str
+    created: str
+    state: str = "Open"
+    uploads: list[str] = field(default_factory=list)
+    successful: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    error_message: str | None = None
+    processing_ms: int = 0
+    modified: str = ""
+
+
+class SalesforceData:
+    """Objects, fields and records of the Salesforce org."""
+
+    def __init__(self) -> None:
+        self.ids = ids.SalesforceIds()
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.deleted: set[str] = set()
+        self.indexes: dict[tuple[str, str], dict[Any, set[str]]] = {}
+        self.custom_fields: dict[str, str] = {}  # "Contact.X__c" -> 00N id
+        self.field_metadata: dict[str, dict[str, Any]] = {}  # 00N id -> Tooling Metadata
+        self.jobs: dict[str, BulkJob] = {}
+        self.locators: OrderedDict[str, Locator] = OrderedDict()
+        self.default_owner = ""
+        self.clear()
+
+    def clear(self) -> None:
+        self.objects = standard_objects()
+        self.records = {name: {} for name in self.objects}
+        self.deleted = set()
+        self.custom_fields = {}
+        self.field_metadata = {}
+        self.jobs = {}
+        self.locators = OrderedDict()
+        self._reindex()
+
+    # --------------------------------------------------------------- persistence
+    def dump(self) -> dict[str, Any]:
+        return {
+            "objects": self.objects,
+            "records": self.records,
+            "deleted": sorted(self.deleted),
+            "custom_fields": self.custom_fields,
+            "field_metadata": self.field_metadata,
+            "next_id": self.ids.peek(),
+            "default_owner": self.default_owner,
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.objects = data["objects"]
+        self.records = data["records"]
+        self.deleted = set(data.get("deleted", []))
+        self.custom_fields = data.get("custom_fields", {})
+        self.field_metadata = data.get("field_metadata", {})
+        self.ids = ids.SalesforceIds(int(data.get("next_id", 1)))
+        self.default_owner = data.get("default_owner", "")
+        self.jobs, self.locators = {}, OrderedDict()
+        self._reindex()
+
+    # ------------------------------------------------------------------- schema
+    def object_named(self, name: str) -> dict[str, Any] | None:
+        found = self.objects.get(name)
+        if found is not None:
+            return found
+        lowered = name.lower()
+        return next((o for n, o in self.objects.items() if n.lower() == lowered), None)
+
+    def require_object(self, name: str) -> dict[str, Any]:
+        found = self.object_named(name)
+        if found is None:
+            raise not_found()
+        return found
+
+    def _indexed(self, obj: dict[str, Any]) -> list[str]:
+        return [
+            f["name"]
+            for key, f in obj["fields"].items()
+            if key in INDEXED_STANDARD or f["externalId"] or f["unique"]
+        ]
+
+    def _reindex(self) -> None:
+        self.indexes = {}
+        for name, obj in self.objects.items():
+            for field_name in self._indexed(obj):
+                index: dict[Any, set[str]] = {}
+                for rid, record in self.records.get(name, {}).items():
+                    value = record.get(field_name)
+                    if value is not None:
+                        index.setdefault(match_key(value), set()).add(rid)
+                self.indexes[(name, field_name)] = index
+
+    def add_field(self, object_name: str, new_field: Field) -> None:
+        obj = self.objects[object_name]
+        obj["fields"][new_field["name"].lower()] = new_field
+        if new_field["externalId"] or new_field["unique"]:
+            self.indexes[(object_name, new_field["name"])] = {}
+        default = new_field["defaultValue"]
+        if default is not None:
+            for record in self.records[object_name].values():
+                record.setdefault(new_field["name"], default)
+
+    # ------------------------------------------------------------------ records
+    def lookup(self, object_name: str, field_name: str, value: Any) -> set[str]:
+        index = self.indexes.get((object_name, field_name))
+        if index is not None:
+            return set(index.get(match_key(value), ()))
+        return {
+            rid
+            for rid, record in self.records[object_name].items()
+            if match_key(record.get(field_name)) == match_key(value)
+        }
+
+    def exists(self, record_id: str) -> bool:
+        owner = ids.OBJECT_BY_PREFIX.get(record_id[:3])
+        return owner is not None and record_id in self.records.get(owner, {})
+
+    def row_id(self, object_name: str, raw_id: Any) -> str:
+        """The stored id a write row (sObject Collections, a Bulk CSV line) names, or the
+        FieldError Salesforce answers for that row."""
+        if not raw_id or not isinstance(raw_id, str):
+            raise FieldError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
+        if not ids.is_well_formed(raw_id):
+            raise FieldError("MALFORMED_ID", f"malformed id {raw_id}", ["Id"])
+        rid = ids.normalize(raw_id)
+        if rid[:3] != self.objects[object_name]["keyPrefix"]:
+            raise FieldError(
+                "MALFORMED_ID", f"{object_name} ID: id value of incorrect type: {raw_id}", ["Id"]
+            )
+        if rid in self.deleted:
+            raise FieldError("ENTITY_IS_DELETED", "entity is deleted", [])
+        if rid not in self.records[object_name]:
+            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        return rid
+
+    def prepare(
+        self, object_name: str, body: dict[str, Any], *, creating: bool, from_csv: bool = False
+    ) -> dict[str, Any]:
+        """Typed values for a write; raises UnknownFieldError, JsonTypeError or FieldError."""
+        obj = self.objects[object_name]
+        fields = obj["fields"]
+        values: dict[str, Any] = {}
+        for key, raw in body.items():
+            if key == "attributes":
+                continue
+            found = fields.get(key.lower())
+            if found is None:
+                raise UnknownFieldError(object_name, key)
+            values[found["name"]] = raw
+        for name in values:
+            found = fields[name.lower()]
+            allowed = found["createable"] if creating else found["updateable"]
+            if not allowed:
+                raise FieldError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {name}. Please check the security settings "
+                    "of this field and verify that it is read/write for your profile or "
+                    "permission set.",
+                    [name],
+                )
+        typed: dict[str, Any] = {}
+        for name, raw in values.items():
+            found = fields[name.lower()]
+            if raw is None and not found["nillable"]:
+                raise FieldError(
+                    "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{name}]", [name]
+                )
+            typed[name] = coerce(found, raw, from_csv=from_csv)
+            if found["type"] == "reference" and typed[name] is not None:
+                target = ids.OBJECT_BY_PREFIX.get(typed[name][:3])
+                if target in self.records and not self.exists(typed[name]):
+                    raise FieldError(
+                        "INVALID_CROSS_REFERENCE_KEY",
+                        f"invalid cross reference id: {typed[name]}",
+                        [name],
+                    )
+                if name == "OwnerId" and target == "User":
+                    user = self.records["User"].get(typed[name]) or {}
+                    if user.get("IsActive") is False:
+                        raise FieldError(
+                            "INACTIVE_OWNER_OR_USER",
+                            f"operation performed with inactive user [{typed[name]}] as owner "
+                            f"of {object_name.lower()}",
+                            [name],
+                        )
+        if creating:
+            missing = [
+                f["name"]
+                for f in fields.values()
+                if not f["nillable"]
+                and f["createable"]
+                and not f["defaultedOnCreate"]
+                and typed.get(f["name"]) is None
+            ]
+            if missing:
+                raise FieldError(
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{', '.join(missing)}]",
+                    missing,
+                )
+        return typed
+
+    def insert(self, object_name: str, values: dict[str, Any]) -> str:
+        obj = self.objects[object_name]
+        rid = self.ids.new(object_name)
+        stamp = now_datetime()
+        record: dict[str, Any] = {"Id": rid}
+        for f in obj["fields"].values():
+            if f["defaultValue"] is not None:
+                record[f["name"]] = f["defaultValue"]
+        if "ownerid" in obj["fields"]:
+            record["OwnerId"] = self.default_owner or None
+        record.update({k: v for k, v in values.items() if v is not None})
+        record.update(
+            {
+                "IsDeleted": False,
+                "CreatedDate": stamp,
+                "LastModifiedDate": stamp,
+                "SystemModstamp": stamp,
+            }
+        )
+        self._derive(object_name, record)
+        self.records[object_name][rid] = record
+        self._index(object_name, rid, None, record)
+        return rid
+
+    def update(self, object_name: str, rid: str, values: dict[str, Any]) -> None:
+        old = self.records[object_name][rid]
+        new = dict(old)
+        for key, value in values.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        stamp = now_datetime()
+        new["LastModifiedDate"] = new["SystemModstamp"] = stamp
+        self._derive(object_name, new)
+        self.records[object_name][rid] = new
+        self._index(object_name, rid, old, new)
+
+    def delete(self, object_name: str, rid: str) -> None:
+        old = self.records[object_name].pop(rid)
+        self.deleted.add(rid)
+        self._index(object_name, rid, old, None)
+
+    def _derive(self, object_name: str, record: dict[str, Any]) -> None:
+        if object_name in ("Contact", "User"):
+            parts = [record.get("FirstName"), record.get("LastName")]
+            record["Name"] = " ".join(p for p in parts if p)
+        if object_name == "Task":
+            record["IsClosed"] = record.get("Status") == "Completed"
+
+    def _index(
+        self,
+        object_name: str,
+        rid: str,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+    ) -> None:
+        for (name, field_name), index in self.indexes.items():
+            if name != object_name:
+                continue
+            before = None if old is None else old.get(field_name)
+            after = None if new is None else new.get(field_name)
+            if before == after:
+                continue
+            if before is not None:
+                bucket = index.get(match_key(before))
+                if bucket is not None:
+                    bucket.discard(rid)
+                    if not bucket:
+                        del index[match_key(before)]
+            if after is not None:
+                index.setdefault(match_key(after), set()).add(rid)
+
+
+def match_key(value: Any) -> Any:
+    """How Salesforce compares values in lookups and filters: text without regard to case."""
+    return value.lower() if isinstance(value, str) else value

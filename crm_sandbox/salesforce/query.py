@@ -1,0 +1,106 @@
+"""SOQL over REST: ``/query`` and ``/queryAll`` (one page of up to 2,000 records, or the
+``Sforce-Query-Options: batchSize``) and the ``nextRecordsUrl`` locators for the next pages."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from crm_sandbox.replies import Reply
+from crm_sandbox.routing import Routes
+from crm_sandbox.salesforce import soql
+from crm_sandbox.salesforce.calls import API, Call
+from crm_sandbox.salesforce.data import Locator
+from crm_sandbox.salesforce.errors import sf_error, soql_error
+from crm_sandbox.salesforce.evaluate import QueryEvaluator
+
+DEFAULT_QUERY_BATCH = 2000
+MAX_LOCATORS = 500
+
+routes = Routes()
+
+
+@routes.get(f"{API}/query", "query")
+@routes.get(f"{API}/queryAll", "query")
+def query(call: Call) -> Reply:
+    text = call.request.args.get("q", "")
+    batch = DEFAULT_QUERY_BATCH
+    options = call.request.headers.get("Sforce-Query-Options", "")
+    for part in options.split(","):
+        key, _, raw = part.partition("=")
+        if key.strip() == "batchSize" and raw.strip().isdigit():
+            batch = min(max(int(raw), 200), DEFAULT_QUERY_BATCH)
+    return Reply(200, run_query(call, text, batch))
+
+
+def run_query(call: Call, text: str, batch: int = DEFAULT_QUERY_BATCH) -> dict[str, Any]:
+    try:
+        parsed = soql.parse(text)
+    except soql.SoqlError as exc:
+        raise soql_error(text, exc) from None
+    try:
+        evaluator = QueryEvaluator(call.data, parsed, text)
+        select, matched = evaluator.run()
+    except soql.SoqlError as exc:
+        raise soql_error(text, exc) from None
+    if parsed.count_only:
+        return {"totalSize": len(matched), "done": True, "records": []}
+    return page(call, Locator(evaluator.object_name, select, matched, 0, batch))
+
+
+def page(call: Call, cursor: Locator) -> dict[str, Any]:
+    """The records from ``cursor.position`` on, and a new locator when more remain."""
+    object_name, matched, position, batch = (
+        cursor.object_name,
+        cursor.ids,
+        cursor.position,
+        cursor.batch,
+    )
+    chunk = matched[position : position + batch]
+    records = []
+    store = call.data.records[object_name]
+    for rid in chunk:
+        record = store.get(rid)
+        if record is not None:
+            records.append(project(call, object_name, record, cursor.select))
+    body: dict[str, Any] = {"totalSize": len(matched), "done": True, "records": records}
+    if position + batch < len(matched):
+        locator = f"01g5g{secrets.token_hex(5)}-{position + batch}"
+        call.data.locators[locator] = Locator(
+            object_name, cursor.select, matched, position + batch, batch
+        )
+        while len(call.data.locators) > MAX_LOCATORS:
+            call.data.locators.popitem(last=False)
+        body["done"] = False
+        body["nextRecordsUrl"] = f"/services/data/{call.version}/query/{locator}"
+    return body
+
+
+def project(
+    call: Call, object_name: str, record: dict[str, Any], select: list[tuple[str, ...]]
+) -> dict[str, Any]:
+    """One record with the selected fields; a parent's fields nested under its relationship."""
+    out: dict[str, Any] = {"attributes": call.attributes(object_name, record["Id"])}
+    for path in select:
+        if len(path) == 1:
+            out[path[0]] = record.get(path[0])
+            continue
+        relation, reference, target, target_field = path
+        parent_id = record.get(reference)
+        parent = call.data.records.get(target, {}).get(parent_id) if parent_id else None
+        if parent is None:
+            out.setdefault(relation, None)
+            continue
+        nested = out.get(relation) or {"attributes": call.attributes(target, str(parent_id))}
+        nested[target_field] = parent.get(target_field)
+        out[relation] = nested
+    return out
+
+
+@routes.get(f"{API}/query/<locator>", "query_more")
+@routes.get(f"{API}/queryAll/<locator>", "query_more")
+def query_more(call: Call, locator: str) -> Reply:
+    cursor = call.data.locators.pop(locator, None)
+    if cursor is None:
+        raise sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+    return Reply(200, page(call, cursor))
