@@ -17,6 +17,7 @@ ALIASES = {
     "task": "tasks",
     "note": "notes",
 }
+SINGULAR = {"contacts": "CONTACT", "companies": "COMPANY", "tasks": "TASK", "notes": "NOTE"}
 # (from, to) -> HUBSPOT_DEFINED default association type id
 ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 279,

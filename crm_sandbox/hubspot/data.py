@@ -1,0 +1,269 @@
+"""The HubSpot portal's data: properties and property groups per object type, records (values
+stored as strings, as HubSpot does), the indexes of unique properties, and associations.
+Every surface module works on it under the sandbox's one data lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from crm_sandbox import ids
+from crm_sandbox.hubspot.errors import InputError, error_details, validation_message
+from crm_sandbox.hubspot.schema import (
+    ASSOCIATION_TYPES,
+    CREATED_PROPERTY,
+    MODIFIED_PROPERTY,
+    OBJECT_TYPE_IDS,
+    PRIMARY_TYPES,
+    SINGULAR,
+    PropertyError,
+    now_iso,
+    standard_groups,
+    standard_properties,
+    validate_value,
+)
+
+REVERSE_TYPES = {
+    **{t: ASSOCIATION_TYPES[(b, a)] for (a, b), t in ASSOCIATION_TYPES.items()},
+    **{t: PRIMARY_TYPES[(b, a)] for (a, b), t in PRIMARY_TYPES.items()},
+}
+# (from, to) -> the one type id the v4 API and a create's associations accept for the pair:
+# the primary one where the pair has one
+LINK_TYPES = {**ASSOCIATION_TYPES, **PRIMARY_TYPES}
+
+
+def link_types(from_type: str, to_type: str) -> set[int]:
+    return {t for (a, b), t in LINK_TYPES.items() if (a, b) == (from_type, to_type)}
+
+
+class HubSpotData:
+    """Properties, groups, records and associations of the HubSpot portal."""
+
+    def __init__(self) -> None:
+        self.ids = ids.HubSpotIds()
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, dict[str, dict[str, Any]]] = {}
+        self.unique: dict[tuple[str, str], dict[str, str]] = {}
+        self.associations: dict[tuple[str, str], dict[str, dict[str, set[int]]]] = {}
+        self.written: dict[tuple[str, str], float] = {}
+        self.clear()
+
+    def clear(self) -> None:
+        self.properties = standard_properties()
+        self.groups = standard_groups()
+        self.records = {name: {} for name in OBJECT_TYPE_IDS}
+        self.associations = {}
+        self.written = {}
+        self._reindex()
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "properties": self.properties,
+            "groups": self.groups,
+            "records": self.records,
+            "associations": [
+                [from_type, from_id, to_type, to_id, sorted(types)]
+                for (from_type, from_id), targets in self.associations.items()
+                for to_type, by_id in targets.items()
+                for to_id, types in by_id.items()
+            ],
+            "next_id": self.ids.peek(),
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.properties = data["properties"]
+        self.groups = data["groups"]
+        self.records = data["records"]
+        self.associations = {}
+        for from_type, from_id, to_type, to_id, types in data.get("associations", []):
+            self.associations.setdefault((from_type, from_id), {}).setdefault(to_type, {})[
+                to_id
+            ] = set(types)
+        self.ids = ids.HubSpotIds(int(data.get("next_id", 1001)))
+        self.written = {}
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self.unique = {}
+        for object_type, props in self.properties.items():
+            for name, prop in props.items():
+                if prop["hasUniqueValue"] and name != "hs_object_id":
+                    index: dict[str, str] = {}
+                    for rid, record in self.records[object_type].items():
+                        value = record["properties"].get(name)
+                        if value:
+                            index[value.lower()] = rid
+                    self.unique[(object_type, name)] = index
+
+    # ---------------------------------------------------------------- records
+    def find(self, object_type: str, id_property: str | None, value: str) -> str | None:
+        if not id_property or id_property == "hs_object_id":
+            return value if value in self.records[object_type] else None
+        index = self.unique.get((object_type, id_property))
+        if index is not None:
+            return index.get(str(value).lower())
+        for rid, record in self.records[object_type].items():
+            if record["properties"].get(id_property) == value:
+                return rid
+        return None
+
+    def check(self, object_type: str, props: Any, existing: str | None) -> dict[str, str | None]:
+        """Validated string values; raises InputError listing every bad property."""
+        if not isinstance(props, dict):
+            raise InputError("VALIDATION_ERROR", "properties must be an object")
+        known = self.properties[object_type]
+        values: dict[str, str | None] = {}
+        problems: list[PropertyError] = []
+        for name, value in props.items():
+            try:
+                values[name] = validate_value(known.get(name), name, value)
+            except PropertyError as exc:
+                problems.append(exc)
+        if problems:
+            raise InputError(
+                "VALIDATION_ERROR",
+                validation_message(problems),
+                {"ids": [existing]} if existing else {},
+                error_details(problems),
+            )
+        for (index_type, name), index in self.unique.items():
+            if index_type != object_type or not values.get(name):
+                continue
+            holder = index.get(str(values[name]).lower())
+            if holder is not None and holder != existing:
+                noun = SINGULAR[object_type].capitalize()
+                raise InputError(
+                    "CONFLICT",
+                    f"{noun} already exists. Existing ID: {holder}",
+                    {"ids": [holder]},
+                    status=409,
+                )
+        return values
+
+    def check_associations(self, object_type: str, raw: Any) -> list[tuple[str, str, list[int]]]:
+        """The ``associations`` of a create as (to type, to id, type ids); raises InputError."""
+        planned = []
+        for item in raw or []:
+            to_id = str((item.get("to") or {}).get("id", ""))
+            type_ids = [int(t.get("associationTypeId", 0)) for t in item.get("types") or []]
+            pair = next(
+                ((a, b) for (a, b), t in LINK_TYPES.items() if a == object_type and t in type_ids),
+                None,
+            )
+            if pair is None or not type_ids:
+                raise InputError(
+                    "VALIDATION_ERROR",
+                    f"invalid association type ids {type_ids} from {object_type}",
+                )
+            if to_id not in self.records[pair[1]]:
+                raise InputError(
+                    "VALIDATION_ERROR", f"{SINGULAR[pair[1]]} {to_id} not found", {"ids": [to_id]}
+                )
+            planned.append((pair[1], to_id, type_ids))
+        return planned
+
+    def create(
+        self,
+        object_type: str,
+        values: dict[str, str | None],
+        links: Iterable[tuple[str, str, list[int]]] = (),
+    ) -> dict[str, Any]:
+        """A new record with ``values``, associated as ``links`` (see check_associations)."""
+        rid = self.ids.new()
+        stamp = now_iso()
+        props = {k: v for k, v in values.items() if v is not None}
+        props.update(
+            {
+                "hs_object_id": rid,
+                CREATED_PROPERTY[object_type]: stamp,
+                MODIFIED_PROPERTY[object_type]: stamp,
+            }
+        )
+        record = {
+            "id": rid,
+            "properties": props,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+        }
+        self.records[object_type][rid] = record
+        self._index(object_type, rid, {}, props)
+        self.written[(object_type, rid)] = time.monotonic()
+        for to_type, to_id, type_ids in links:
+            self.associate(object_type, rid, to_type, to_id, type_ids)
+        return record
+
+    def update(self, object_type: str, rid: str, values: dict[str, str | None]) -> dict[str, Any]:
+        record = self.records[object_type][rid]
+        before = dict(record["properties"])
+        props = record["properties"]
+        for key, value in values.items():
+            if value is None:
+                props.pop(key, None)
+            else:
+                props[key] = value
+        stamp = now_iso()
+        props[MODIFIED_PROPERTY[object_type]] = stamp
+        record["updatedAt"] = stamp
+        self._index(object_type, rid, before, props)
+        self.written[(object_type, rid)] = time.monotonic()
+        return record
+
+    def archive(self, object_type: str, rid: str) -> None:
+        record = self.records[object_type].pop(rid, None)
+        if record is None:
+            return
+        self._index(object_type, rid, record["properties"], {})
+        for to_type, by_id in self.associations.pop((object_type, rid), {}).items():
+            for to_id in by_id:
+                self.associations.get((to_type, to_id), {}).get(object_type, {}).pop(rid, None)
+
+    def _index(
+        self, object_type: str, rid: str, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
+        for (index_type, name), index in self.unique.items():
+            if index_type != object_type or before.get(name) == after.get(name):
+                continue
+            if before.get(name):
+                index.pop(str(before[name]).lower(), None)
+            if after.get(name):
+                index[str(after[name]).lower()] = rid
+
+    # ------------------------------------------------------------ associations
+    def associate(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, type_ids: list[int]
+    ) -> None:
+        forward = self.associations.setdefault((from_type, from_id), {}).setdefault(to_type, {})
+        backward = self.associations.setdefault((to_type, to_id), {}).setdefault(from_type, {})
+        forward.setdefault(to_id, set()).update(type_ids)
+        backward.setdefault(from_id, set()).update(REVERSE_TYPES.get(t, t) for t in type_ids)
+        # HubSpot keeps a contact's first (primary) company in associatedcompanyid
+        pair = {from_type: from_id, to_type: to_id}
+        if {from_type, to_type} == {"contacts", "companies"}:
+            contact = self.records["contacts"].get(pair["contacts"])
+            if contact is not None and not contact["properties"].get("associatedcompanyid"):
+                contact["properties"]["associatedcompanyid"] = pair["companies"]
+
+    def dissociate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        self.associations.get((from_type, from_id), {}).get(to_type, {}).pop(to_id, None)
+        self.associations.get((to_type, to_id), {}).get(from_type, {}).pop(from_id, None)
+        pair = {from_type: from_id, to_type: to_id}
+        if {from_type, to_type} == {"contacts", "companies"}:
+            contact = self.records["contacts"].get(pair["contacts"])
+            if (
+                contact is not None
+                and contact["properties"].get("associatedcompanyid") == pair["companies"]
+            ):
+                remaining = sorted(
+                    self.associated("contacts", pair["contacts"], "companies"), key=int
+                )
+                if remaining:
+                    contact["properties"]["associatedcompanyid"] = remaining[0]
+                else:
+                    contact["properties"].pop("associatedcompanyid", None)
+
+    def associated(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
+        return self.associations.get((from_type, from_id), {}).get(to_type, {})
