@@ -22,7 +22,10 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from babel.lists import format_list
 from flask import abort, g, redirect, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -104,7 +107,7 @@ def check_csrf() -> None:
     expected = session.get(CSRF)
     sent = request.form.get("csrf_token", "")
     if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
-        abort(400, description="The form expired or did not come from this site. Reload it.")
+        abort(400, description=_("The form expired or did not come from this site. Reload it."))
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -128,7 +131,7 @@ def require(*scopes: str, load: Callable[[], Session]) -> Callable[[F], F]:
             visitor = load_visitor(load())
             if not visitor.signed_in:
                 if visitor.via_bearer:
-                    abort(401, description="The API key is not valid.")
+                    abort(401, description=_("The API key is not valid."))
                 return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
             if not visitor.may(*scopes):
                 abort(403, description=needs(scopes, visitor.keys))
@@ -140,9 +143,11 @@ def require(*scopes: str, load: Callable[[], Session]) -> Callable[[F], F]:
 
 
 def needs(scopes: Iterable[str], keys: Iterable[KeyGrant]) -> str:
-    have = ", ".join(sorted({k.scope for k in keys})) or "none"
-    wanted = " and ".join(sorted(scopes))
-    return (
-        f"This page needs a key granting {wanted}; you are signed in with: {have}. "
-        "Sign in with an additional key (or one admin key)."
+    have = ", ".join(sorted({k.scope for k in keys})) or _("no key")
+    wanted = format_list(sorted(scopes), locale=get_locale() or "en")
+    return _(
+        "This page needs a key granting %(wanted)s; you are signed in with: %(have)s. "
+        "Sign in with an additional key (or one admin key).",
+        wanted=wanted,
+        have=have,
     )

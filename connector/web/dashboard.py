@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -41,11 +43,16 @@ DEFAULT_WEEKS = 12
 COMMENTS_SHOWN = 6
 SYNC_RUNS_SHOWN = 5
 SEGMENT_LABELS = {
-    "at_risk": "At risk",
-    "untapped": "Untapped",
-    "champion": "Champion",
-    "nurture": "Nurture",
-    "maintain": "Maintain",
+    "at_risk": lazy_gettext("At risk"),
+    "untapped": lazy_gettext("Untapped"),
+    "champion": lazy_gettext("Champion"),
+    "nurture": lazy_gettext("Nurture"),
+    "maintain": lazy_gettext("Maintain"),
+}
+CATEGORY_LABELS = {
+    "promoter": lazy_gettext("promoter"),
+    "passive": lazy_gettext("passive"),
+    "detractor": lazy_gettext("detractor"),
 }
 
 
@@ -93,7 +100,7 @@ def parse_filters(args: Mapping[str, str], today: date) -> tuple[Filters, dict[s
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            errors[name] = f"Not a date: {raw!r} (use YYYY-MM-DD)."
+            errors[name] = _("Not a date: %(value)s (use YYYY-MM-DD).", value=repr(raw))
             return None
 
     last = day("to") or today
@@ -101,7 +108,7 @@ def parse_filters(args: Mapping[str, str], today: date) -> tuple[Filters, dict[s
         weeks=DEFAULT_WEEKS - 1
     )
     if first > last:
-        errors["from"] = "The first day is after the last day."
+        errors["from"] = _("The first day is after the last day.")
         first = last
     account_id = None
     raw_account = (args.get("account") or "").strip()
@@ -109,7 +116,7 @@ def parse_filters(args: Mapping[str, str], today: date) -> tuple[Filters, dict[s
         if raw_account.isdigit():
             account_id = int(raw_account)
         else:
-            errors["account"] = "Pick an account from the list."
+            errors["account"] = _("Pick an account from the list.")
     touchpoint = (args.get("touchpoint") or "").strip() or None
     filters = Filters(day_start(first), day_start(last + timedelta(days=1)), account_id, touchpoint)
     return filters, errors
@@ -176,7 +183,7 @@ class Dashboard:
                 "detractors": self.window.detractors,
             },
             "segments": [
-                {"name": name, "label": SEGMENT_LABELS.get(name, name), "count": count}
+                {"name": name, "label": str(SEGMENT_LABELS.get(name, name)), "count": count}
                 for name, count in self.segments.items()
             ],
             "accounts": [

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -27,59 +28,15 @@ SEARCH_LIMIT = 20
 MAX_WORDS = 5
 SOURCE = "web"
 
-# The two questions, worded plainly (DESIGN.md: relationship and potential, 0-10).
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Rate a customer",
-        "intro": "Your view of a customer completes what the customer tells us in surveys. "
-        "It takes a minute; only your latest rating of a customer counts.",
-        "search_label": "Find a customer",
-        "search_hint": "Name, email or company",
-        "search_button": "Search",
-        "no_results": "No customer matches. Try part of the email or the company's name.",
-        "employee_label": "Your work email",
-        "relationship_q": "How gladly would you recommend working with this customer "
-        "to a colleague?",
-        "relationship_low": "not at all",
-        "relationship_high": "very gladly",
-        "potential_q": "How much potential does this customer have?",
-        "potential_low": "none",
-        "potential_high": "a great deal",
-        "comment_label": "Comment (optional)",
-        "comment_hint": "What should colleagues know? Customers never see this.",
-        "submit": "Save rating",
-        "saved": "Thank you: your rating is saved and will be written to the CRM.",
-        "change_customer": "Rate someone else",
-        "scorecard": "Scorecard now",
-        "other_language": "Deutsch",
-    },
-    "de": {
-        "title": "Kunden bewerten",
-        "intro": "Ihre Einschätzung ergänzt, was der Kunde uns in Umfragen sagt. "
-        "Das dauert eine Minute; es zählt nur Ihre letzte Bewertung eines Kunden.",
-        "search_label": "Kunden suchen",
-        "search_hint": "Name, E-Mail oder Firma",
-        "search_button": "Suchen",
-        "no_results": "Kein Kunde gefunden. Versuchen Sie einen Teil der E-Mail oder den "
-        "Firmennamen.",
-        "employee_label": "Ihre geschäftliche E-Mail",
-        "relationship_q": "Wie gern würden Sie einer Kollegin oder einem Kollegen die "
-        "Zusammenarbeit mit diesem Kunden empfehlen?",
-        "relationship_low": "gar nicht gern",
-        "relationship_high": "sehr gern",
-        "potential_q": "Wie viel Potenzial hat dieser Kunde?",
-        "potential_low": "keines",
-        "potential_high": "sehr viel",
-        "comment_label": "Kommentar (freiwillig)",
-        "comment_hint": "Was sollten Kolleginnen und Kollegen wissen? Kunden sehen das nie.",
-        "submit": "Bewertung speichern",
-        "saved": "Danke: Ihre Bewertung ist gespeichert und wird ins CRM geschrieben.",
-        "change_customer": "Anderen Kunden bewerten",
-        "scorecard": "Aktuelle Werte",
-        "other_language": "English",
-    },
+# What the form says about a field that does not validate, in the page's language (the API's
+# schema decides what is valid; its English messages are for API clients).
+FIELD_MESSAGES = {
+    "relationship": lazy_gettext("Pick a value from 0 to 10."),
+    "potential": lazy_gettext("Pick a value from 0 to 10."),
+    "employee": lazy_gettext("Enter your work email, e.g. name@company.com."),
+    "comment": lazy_gettext("The comment is too long (at most 10,000 characters)."),
+    "customer": lazy_gettext("This customer cannot be rated: they have no email or CRM id."),
 }
-LANGUAGES = tuple(TEXTS)
 
 
 @dataclass(frozen=True)
@@ -169,12 +126,11 @@ def save_rating(form: Any, target: Customer) -> dict[str, Any]:
 
 
 def field_errors(error: ValidationError) -> dict[str, str]:
-    """Marshmallow's messages, one line per form field."""
+    """One message per form field that failed, in the page's language."""
     messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
     flat: dict[str, str] = {}
-    for name, value in messages.items():
-        texts = value if isinstance(value, list) else [str(value)]
+    for name in messages:
         # The customer's keys come from the picked contact, not from a field of the form.
-        key = "customer" if name in ("email", "crm_id") else str(name)
-        flat[key] = " ".join(str(t) for t in texts)
+        key = "customer" if name in ("email", "crm_id", "_schema") else str(name)
+        flat[key] = str(FIELD_MESSAGES.get(key, FIELD_MESSAGES["customer"]))
     return flat

@@ -21,6 +21,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -30,12 +32,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from connector.auth import find_api_key
 from connector.scoring import ScoringConfig, bucket_start
 from connector.storage import utcnow
-from connector.web import access, dashboard, rating
+from connector.web import access, dashboard, i18n, rating
 
 log = logging.getLogger(__name__)
 EMPLOYEE = "cx360.web.employee"
-LANGUAGE = "cx360.web.lang"
-NO_VALUE = "\u2013"  # an en dash: "no data"
 
 web_blp = Blueprint(
     "web",
@@ -87,34 +87,89 @@ def _headers(response: Response) -> Response:
     return response
 
 
+@web_blp.record_once
+def _languages(state: Any) -> None:
+    i18n.init_app(state.app)
+
+
 @web_blp.app_context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": access.csrf_token}
+    return {
+        "csrf_token": access.csrf_token,
+        "lang": i18n.language,
+        "other_lang": i18n.other_language,
+        "language_names": i18n.LANGUAGE_NAMES,
+    }
 
 
 @web_blp.app_template_filter("cx_num")
 def format_number(value: float | None, signed: bool = False) -> str:
-    """One decimal (the scoring core rounded already), a sign for NPS scores, a dash for none."""
-    if value is None:
-        return NO_VALUE
-    if isinstance(value, int):  # one person's answer (a contact's nps.score) is a whole number
-        return f"{value:+d}" if signed and value != 0 else str(value)
-    return f"{value:+.1f}" if signed and value != 0 else f"{value:.1f}"
+    return i18n.format_number(value, signed)
 
 
 @web_blp.app_template_filter("cx_day")
 def format_day(value: datetime | date | None) -> str:
-    return value.strftime("%-d %b %Y") if value else NO_VALUE
+    return i18n.format_day(value)
 
 
 @web_blp.app_template_filter("cx_time")
 def format_time(value: datetime | None) -> str:
-    return value.strftime("%-d %b %Y, %H:%M UTC") if value else "never"
+    return i18n.format_time(value, never=_("never"))
 
 
 @web_blp.app_template_filter("cx_segment")
 def format_segment(value: str | None) -> str:
-    return dashboard.SEGMENT_LABELS.get(value or "", NO_VALUE)
+    label = dashboard.SEGMENT_LABELS.get(value or "")
+    return str(label) if label else i18n.NO_VALUE
+
+
+RUN_STATUS_LABELS = {
+    "queued": lazy_gettext("queued"),
+    "running": lazy_gettext("running"),
+    "succeeded": lazy_gettext("succeeded"),
+    "partial": lazy_gettext("partial"),
+    "failed": lazy_gettext("failed"),
+}
+
+# Werkzeug's own descriptions are English; a page says the same in the visitor's language.
+HTTP_MESSAGES = {
+    400: lazy_gettext("The request could not be understood. Go back and try again."),
+    401: lazy_gettext("Sign in to see this page."),
+    403: lazy_gettext("You may not see this page."),
+    404: lazy_gettext("There is no page at this address."),
+    405: lazy_gettext("This page cannot be used that way."),
+    413: lazy_gettext("What was sent is too large."),
+}
+
+
+@web_blp.app_template_filter("cx_run_status")
+def format_run_status(value: str) -> str:
+    return str(RUN_STATUS_LABELS.get(value, value))
+
+
+@web_blp.app_template_filter("cx_category")
+def format_category(value: str | None) -> str:
+    label = dashboard.CATEGORY_LABELS.get(value or "")
+    return str(label) if label else i18n.NO_VALUE
+
+
+def _chart_texts(charts: dict[str, Any]) -> dict[str, Any]:
+    """The charts' data with their words in the page's language and its day format."""
+    for week in charts.get("weeks", []):
+        week["label"] = i18n.format_day(date.fromisoformat(week["label"]))
+    charts["text"] = {
+        "band": _("95 % margin of error"),
+        "nps": _("NPS"),
+        "week_of": _("Week of {week}"),
+        "contacts": _("Contacts"),
+        "accounts": _("Accounts"),
+        "customer_nps": _("Customer NPS"),
+        "employee_relationship": _("Employee relationship (0\u201310)"),
+        "account_point": _(
+            "{account}: NPS {nps}, relationship {relationship}, responses {responses}"
+        ),
+    }
+    return charts
 
 
 # -- errors: HTML for pages ------------------------------------------------------------------
@@ -129,16 +184,19 @@ def _error_page(code: int, message: str) -> tuple[str, int]:
 
 @web_blp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> tuple[str, int]:
-    return _error_page(exc.code or 500, exc.description or exc.name)
+    code = exc.code or 500
+    own = exc.description and exc.description != type(exc).description
+    generic = HTTP_MESSAGES.get(code, lazy_gettext("Something went wrong on our side."))
+    return _error_page(code, str(exc.description if own else generic))
 
 
 @web_blp.errorhandler(DBAPIError)
 def _database_error(exc: DBAPIError) -> tuple[str, int]:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         log.warning("storage unavailable: %s", type(exc).__name__)
-        return _error_page(503, "The database is not reachable right now. Try again shortly.")
+        return _error_page(503, _("The database is not reachable right now. Try again shortly."))
     log.exception("database error")
-    return _error_page(500, "Something went wrong on our side; nothing was saved.")
+    return _error_page(500, _("Something went wrong on our side; nothing was saved."))
 
 
 @web_blp.errorhandler(Exception)
@@ -146,7 +204,7 @@ def _unexpected(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
     log.exception("unhandled error on a page")
-    return _error_page(500, "Something went wrong on our side.")
+    return _error_page(500, _("Something went wrong on our side."))
 
 
 # -- login -----------------------------------------------------------------------------------
@@ -163,7 +221,7 @@ def login() -> Any:
     if key is None:
         return render_template(
             "web/login.html", visitor=visitor, next=target,
-            error="That key is not valid (or was revoked). Paste the whole key, cx360_…",
+            error=_("That key is not valid (or was revoked). Paste the whole key, cx360_…"),
         ), 401  # fmt: skip
     db.commit()  # find_api_key records when the key was last used
     access.sign_in(key)
@@ -190,7 +248,7 @@ def dashboard_page() -> Any:
     status = 200 if not errors else 422
     return render_template(
         "web/dashboard.html", visitor=access.load_visitor(db), dash=data, errors=errors,
-        pct=dashboard.pct, charts=data.chart_data(),
+        pct=dashboard.pct, charts=_chart_texts(data.chart_data()),
     ), status  # fmt: skip
 
 
@@ -210,7 +268,7 @@ def summary() -> Any:
     this_week = bucket_start(dashboard.day_start(today), "week").date()
     return render_template(
         "web/summary.html", visitor=access.load_visitor(db), week=data, pct=dashboard.pct,
-        charts=data.chart_data(), account_id=account_id,
+        charts=_chart_texts(data.chart_data()), account_id=account_id,
         previous=(data.week_start - timedelta(weeks=1)).date().isoformat(),
         following=(data.week_start + timedelta(weeks=1)).date().isoformat()
         if data.week_start.date() < this_week else None,
@@ -220,19 +278,7 @@ def summary() -> Any:
 # -- the rating form -------------------------------------------------------------------------
 
 
-def _language() -> str:
-    asked = request.args.get("lang")
-    if asked in rating.LANGUAGES:
-        session[LANGUAGE] = asked
-        return asked
-    kept = session.get(LANGUAGE)
-    if kept in rating.LANGUAGES:
-        return str(kept)
-    return request.accept_languages.best_match(rating.LANGUAGES, default="en") or "en"
-
-
 def _rate_page(db: Session, status: int = 200, **context: Any) -> tuple[str, int]:
-    lang = _language()
     context.setdefault("query", "")
     context.setdefault("results", None)
     context.setdefault("target", None)
@@ -240,8 +286,7 @@ def _rate_page(db: Session, status: int = 200, **context: Any) -> tuple[str, int
     context.setdefault("form", {})
     context.setdefault("scorecard", {})
     return render_template(
-        "web/rate.html", visitor=access.load_visitor(db), lang=lang, t=rating.TEXTS[lang],
-        other_lang="de" if lang == "en" else "en", employee=session.get(EMPLOYEE, ""),
+        "web/rate.html", visitor=access.load_visitor(db), employee=session.get(EMPLOYEE, ""),
         **context,
     ), status  # fmt: skip
 
@@ -253,14 +298,14 @@ def rate() -> Any:
     raw_id = request.values.get("contact", "")
     target = rating.customer(db, int(raw_id)) if raw_id.isdigit() else None
     if raw_id and target is None:
-        return _rate_page(db, 404, errors={"customer": "That customer no longer exists."})
+        return _rate_page(db, 404, errors={"customer": _("That customer no longer exists.")})
     if request.method == "GET":
         query = (request.args.get("q") or "").strip()
         results = rating.search_customers(db, query) if query else None
         scorecard = rating.scorecard_values(db, target.id) if target else {}
         return _rate_page(db, query=query, results=results, target=target, scorecard=scorecard)
     if target is None:
-        return _rate_page(db, 422, errors={"customer": "Pick a customer first."})
+        return _rate_page(db, 422, errors={"customer": _("Pick a customer first.")})
     try:
         rating.save_rating(request.form, target)
     except ValidationError as exc:
@@ -269,5 +314,5 @@ def rate() -> Any:
             scorecard=rating.scorecard_values(db, target.id),
         )  # fmt: skip
     session[EMPLOYEE] = (request.form.get("employee") or "").strip().lower()
-    flash(rating.TEXTS[_language()]["saved"], "saved")
+    flash(_("Thank you: your rating is saved and will be written to the CRM."), "saved")
     return redirect(url_for("web.rate", contact=target.id))

@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector.app import database
+from connector.app import create_app, database
 from connector.auth import create_api_key
 from connector.demo import sample_items
+from connector.storage import Database
 from tests.conftest import score_outbox
 
 # The sample data's whole span, so the figures do not depend on the day the tests run.
 SAMPLE_RANGE = {"from": "2026-01-01", "to": "2026-11-30"}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sample_site_app(folder: Path) -> Flask:
+    """An app on a fresh SQLite database in ``folder`` holding the scored sample data."""
+    url = f"sqlite:///{folder / 'cx360.db'}"
+    Database(url).create_all()
+    app = create_app(
+        {
+            "CX360_DATABASE_URL": url,
+            "CX360_INSTANCE_PATH": str(folder / "instance"),
+            "CX360_SECRET_KEY": f"{folder.name}-secret",
+        }
+    )
+    load_samples(app.test_client(), plain_key(app, "ingest"))
+    return app
 
 
 def plain_key(app: Flask, scope: str) -> str:

@@ -22,11 +22,10 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from connector.app import create_app, database
-from connector.storage import Database
+from connector.app import database
 from connector.storage.models import SyncRun
 from tests.conftest import service_missing
-from tests.web.conftest import SAMPLE_RANGE, expected_sample_nps, load_samples, plain_key
+from tests.web.conftest import SAMPLE_RANGE, expected_sample_nps, plain_key, sample_site_app
 
 pytestmark = pytest.mark.integration
 
@@ -83,17 +82,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    folder = tmp_path_factory.mktemp("web")
-    url = f"sqlite:///{folder / 'cx360.db'}"
-    Database(url).create_all()
-    app = create_app(
-        {
-            "CX360_DATABASE_URL": url,
-            "CX360_INSTANCE_PATH": str(folder / "instance"),
-            "CX360_SECRET_KEY": "browser-test-secret",
-        }
-    )
-    load_samples(app.test_client(), plain_key(app, "ingest"))
+    app = sample_site_app(tmp_path_factory.mktemp("web"))
     add_sync_runs(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -197,7 +186,7 @@ def assert_fits_phone(page: Any) -> None:
 
 def sign_in(page: Any, site: Site, key: str, next_path: str) -> None:
     page.goto(site.page_url("/login", next=next_path))
-    page.get_by_label("API key").fill(key)
+    page.locator("#api_key").fill(key)  # the login page is in the browser's language
     page.keyboard.press("Enter")  # the form works from the keyboard
     page.wait_for_url(f"{site.url}{next_path}")
 
@@ -224,17 +213,20 @@ def test_given_read_key_when_signing_in_then_dashboard_draws_charts_and_known_np
     page.screenshot(path=str(screenshots / "dashboard-desktop.png"), full_page=True)
 
 
+@pytest.mark.parametrize("locale", ["en-GB", "de-DE"])
 def test_given_phone_when_viewing_dashboard_then_layout_fits_the_screen(
-    site: Site, open_page: Any, screenshots: Path
+    site: Site, open_page: Any, screenshots: Path, locale: str
 ):
-    page = open_page(**PHONE)
+    page = open_page(**PHONE, locale=locale)  # German words are longer: both must fit
     sign_in(page, site, site.read_key, dashboard_path())
 
     page.wait_for_function("window.cx360Charts && window.cx360Charts.length === 3")
     assert page.locator(".status-failed").count() > 0  # the sync runs table is on the page
     assert page.locator("table.data").count() >= 3
+    assert page.locator("html").get_attribute("lang") == locale[:2]
     assert_fits_phone(page)
-    page.screenshot(path=str(screenshots / "dashboard-phone.png"), full_page=True)
+    name = "dashboard-phone.png" if locale == "en-GB" else "dashboard-phone-de.png"
+    page.screenshot(path=str(screenshots / name), full_page=True)
 
 
 def test_given_weekly_summary_when_printed_then_navigation_and_filters_are_hidden(
@@ -289,7 +281,7 @@ def test_given_phone_when_rating_a_customer_then_scorecard_reflects_the_rating(
     assert after["rnps.raters"] == (before["rnps.raters"] or 0) + 1
     assert page.locator('[data-metric="rnps.raters"]').inner_text() == str(after["rnps.raters"])
     shown_avg = page.locator('[data-metric="rnps.relationship_avg"]').inner_text()
-    assert shown_avg == f"{after['rnps.relationship_avg']:.1f}"
+    assert shown_avg == f"{after['rnps.relationship_avg']:.1f}".replace(".", ",")  # German
 
 
 def test_given_desktop_when_opening_rating_form_then_questions_are_labelled_in_english(

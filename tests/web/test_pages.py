@@ -271,29 +271,40 @@ def test_given_rating_form_when_submitted_then_stored_like_api_and_scorecard_upd
     assert 'value="new.person@cx360-demo.example"' in page
 
 
+PICK_0_TO_10 = ("Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 10.")
+
+
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("field", "value", "english", "german"),
     [
-        ("relationship", "11", "Must be greater than or equal to 0 and less than or equal to 10"),
-        ("potential", "", "Missing data for required field"),
-        ("employee", "", "Length must be between 1 and 320."),
-        ("relationship", "seven", "Not a valid integer"),
+        ("relationship", "11", "Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 10."),
+        ("potential", "", "Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 10."),
+        ("employee", "", "Enter your work email", "Geben Sie Ihre geschäftliche E-Mail ein"),
+        (
+            "relationship",
+            "seven",
+            "Pick a value from 0 to 10.",
+            "Wählen Sie einen Wert von 0 bis 10.",
+        ),
     ],
 )
-def test_given_invalid_rating_when_submitted_then_422_names_the_field_and_nothing_stored(
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_given_invalid_rating_when_submitted_then_422_names_the_field_in_the_page_language(
     app: Flask, client: FlaskClient, key_of: KeyOf, samples: None, field: str, value: str,
-    message: str,
+    english: str, german: str, language: str,
 ):  # fmt: skip
     contact = _contact_id(app, "ben.hartmann@acme-maschinenbau.de")
     sign_in(client, key_of("admin"))
-    token = csrf_of(client.get(f"/rate?contact={contact}").get_data(as_text=True))
-    data = {"csrf_token": token, "contact": str(contact), "relationship": "5", "potential": "5",
-            "employee": "a@cx360-demo.example", field: value}  # fmt: skip
-    reply = client.post("/rate", data=data)
+    headers = {"Accept-Language": f"{language};q=1.0"}
+    page = client.get(f"/rate?contact={contact}", headers=headers).get_data(as_text=True)
+    data = {"csrf_token": csrf_of(page), "contact": str(contact), "relationship": "5",
+            "potential": "5", "employee": "a@cx360-demo.example", field: value}  # fmt: skip
+    reply = client.post("/rate", data=data, headers=headers)
     assert reply.status_code == 422
     html = reply.get_data(as_text=True)
     assert f'id="err-{field}"' in html
-    assert message in html
+    assert (german if language == "de" else english) in html
+    assert f'<html lang="{language}">' in html
     with database(app).session() as session:
         stored = session.scalars(select(EmployeeRating).where(EmployeeRating.source == "web")).all()
     assert stored == []

@@ -10,6 +10,14 @@
   var holder = document.getElementById("chart-data");
   if (!holder || !window.Chart) { return; }
   var data = JSON.parse(holder.getAttribute("data-json"));
+  var text = data.text;  // the page's language: strings from the server's catalog
+  var lang = document.documentElement.lang || "en";
+  var oneDecimal = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  var signedDecimal = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1, signDisplay: "exceptZero" });
+  var signedWhole = new Intl.NumberFormat(lang, { maximumFractionDigits: 0, signDisplay: "exceptZero" });
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, name) { return values[name]; });
+  }
   var css = getComputedStyle(document.documentElement);
   function color(name) { return css.getPropertyValue(name).trim(); }
   var ink = color("--ink"), muted = color("--muted"), grid = color("--grid");
@@ -29,7 +37,7 @@
     var canvas = document.getElementById(id);
     if (canvas) { charts.push(new Chart(canvas, config)); }
   }
-  function signed(value) { return (value > 0 ? "+" : "") + value.toFixed(1); }
+  function signed(value) { return signedDecimal.format(value); }
 
   if (data.weeks) {
     var weeks = data.weeks;
@@ -41,9 +49,9 @@
         labels: weeks.map(function (w) { return w.label; }),
         datasets: [
           { label: "upper bound", data: upper, borderWidth: 0, pointRadius: 0, fill: false, spanGaps: true },
-          { label: "95 % margin of error", data: lower, borderWidth: 0, pointRadius: 0, spanGaps: true,
+          { label: text.band, data: lower, borderWidth: 0, pointRadius: 0, spanGaps: true,
             fill: "-1", backgroundColor: color("--band") },
-          { label: "NPS", data: weeks.map(function (w) { return w.nps; }), borderColor: accent,
+          { label: text.nps, data: weeks.map(function (w) { return w.nps; }), borderColor: accent,
             backgroundColor: accent, borderWidth: weeks.length > 20 ? 2 : 3, pointRadius: weeks.length > 20 ? 2 : 4,
             pointHoverRadius: 6, cubicInterpolationMode: "monotone",
             spanGaps: true }
@@ -52,7 +60,7 @@
       options: {
         interaction: { mode: "index", intersect: false },
         scales: {
-          y: { suggestedMin: -20, suggestedMax: 60, ticks: { callback: function (v) { return (v > 0 ? "+" : "") + v; } },
+          y: { suggestedMin: -20, suggestedMax: 60, ticks: { callback: function (v) { return signedWhole.format(v); } },
                grid: { color: function (c) { return c.tick.value === 0 ? muted : grid; } } },
           x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 16 } }
         },
@@ -61,10 +69,10 @@
           tooltip: {
             filter: function (item) { return item.datasetIndex === 2; },
             callbacks: {
-              title: function (items) { return "Week of " + items[0].label; },
+              title: function (items) { return fill(text.week_of, { week: items[0].label }); },
               label: function (item) {
                 var w = weeks[item.dataIndex];
-                return "NPS " + signed(w.nps) + (w.moe === null ? "" : " ± " + w.moe.toFixed(1)) + " (n = " + w.n + ")";
+                return text.nps + " " + signed(w.nps) + (w.moe === null ? "" : " ± " + oneDecimal.format(w.moe)) + " (n = " + w.n + ")";
               }
             }
           }
@@ -79,7 +87,7 @@
       type: "bar",
       data: {
         labels: data.segments.map(function (s) { return s.label; }),
-        datasets: [{ label: "Contacts", data: data.segments.map(function (s) { return s.count; }),
+        datasets: [{ label: text.contacts, data: data.segments.map(function (s) { return s.count; }),
           backgroundColor: data.segments.map(function (s) { return segmentColors[s.name] || accent; }),
           borderRadius: 4 }]
       },
@@ -133,7 +141,7 @@
       type: "bubble",
       data: {
         datasets: [{
-          label: "Accounts",
+          label: text.accounts,
           data: points.map(function (p) { return { x: p.x, y: p.y, r: 5 + 3 * Math.sqrt(p.n) }; }),
           backgroundColor: points.map(function (p) {
             return p.x < 0 ? color("--detractor-soft") : (p.y < 7 ? color("--passive-soft") : color("--promoter-soft"));
@@ -149,13 +157,13 @@
           legend: { display: false },
           tooltip: { callbacks: { label: function (item) {
             var p = points[item.dataIndex];
-            return p.label + ": NPS " + signed(p.x) + ", relationship " + p.y.toFixed(1) + " (" + p.n + " responses)";
+            return fill(text.account_point, { account: p.label, nps: signed(p.x), relationship: oneDecimal.format(p.y), responses: p.n });
           } } }
         },
         scales: {
-          x: { min: -100, max: 100, title: { display: true, text: "Customer NPS", color: ink },
+          x: { min: -100, max: 100, title: { display: true, text: text.customer_nps, color: ink },
                grid: { color: function (c) { return c.tick.value === 0 ? muted : grid; } } },
-          y: { min: 0, max: 10, title: { display: true, text: "Employee relationship (0–10)", color: ink },
+          y: { min: 0, max: 10, title: { display: true, text: text.employee_relationship, color: ink },
                grid: { color: function (c) { return c.tick.value === 7 ? muted : grid; } } }
         }
       },
