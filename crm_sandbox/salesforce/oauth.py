@@ -14,13 +14,15 @@ from typing import Any
 import jwt
 from cryptography import x509
 
+from crm_sandbox import signin
 from crm_sandbox.replies import Reply
 from crm_sandbox.routing import Routes
+from crm_sandbox.salesforce import identity
 from crm_sandbox.salesforce.calls import Call
 
 AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-ORG_ID = "00D5g000004sBoxEAE"
+ORG_ID = signin.SALESFORCE_ORG_ID
 
 routes = Routes()
 
@@ -81,6 +83,8 @@ GRANTS: dict[str, Callable[[Call], str]] = {
 
 @routes.post("/services/oauth2/token", "oauth.token", public=True)
 def token(call: Call) -> Reply:
+    if call.request.form.get("grant_type") == "authorization_code":
+        return _person_token(call)
     grant = GRANTS.get(call.request.form.get("grant_type", ""))
     try:
         if grant is None:
@@ -103,6 +107,23 @@ def token(call: Call) -> Reply:
             "scope": "api",
         },
     )
+
+
+def _person_token(call: Call) -> Reply:
+    """The web server flow: a person signed in to another app (``identity.py``)."""
+    access_token = call.controls.issue_token("salesforce")
+    extra = identity.authorization_code(call, access_token)
+    if extra is None:
+        return Refused("invalid_grant", "expired authorization code").reply
+    reply = {
+        "access_token": access_token,
+        "instance_url": call.instance_url(),
+        "token_type": "Bearer",
+        "issued_at": str(int(time.time() * 1000)),
+        "signature": secrets.token_urlsafe(32),
+        **extra,
+    }
+    return Reply(200, reply)
 
 
 def _public_key(pem: str) -> Any:

@@ -20,12 +20,21 @@ from werkzeug.wrappers import Request
 from crm_sandbox.control import Controls
 from crm_sandbox.replies import HttpError, Reply
 from crm_sandbox.routing import Route, Router
-from crm_sandbox.salesforce import bulk, composite, describe, oauth, query, sobjects, tooling
+from crm_sandbox.salesforce import (
+    bulk,
+    composite,
+    describe,
+    identity,
+    oauth,
+    query,
+    sobjects,
+    tooling,
+)
 from crm_sandbox.salesforce.calls import DEFAULT_VERSION, Call
 from crm_sandbox.salesforce.data import SalesforceData
 from crm_sandbox.salesforce.errors import NOT_FOUND, not_found, sf_error
 
-MODULES = (oauth, describe, sobjects, query, composite, tooling, bulk)
+MODULES = (oauth, identity, describe, sobjects, query, composite, tooling, bulk)
 ROUTER = Router(module.routes for module in MODULES)
 
 
