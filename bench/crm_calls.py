@@ -51,8 +51,9 @@ from _harness import (
 from sqlalchemy import select
 
 from connector.app import database
+from connector.batching import chunked
 from connector.crm.types import RecordUpdate
-from connector.ingest import chunked, store_responses, write_outbox
+from connector.ingest import store_responses, write_outbox
 from connector.storage import Contact, Scorecard, SyncRun
 from connector.sync.runs import crm_connection, run_requested_sync
 from crm_sandbox import SandboxServer

@@ -150,7 +150,7 @@ def profile(sandbox: Any, url: str, n: int, chunk: int, rounds: int, top: int) -
 
     from sqlalchemy import text
 
-    from connector.ingest import chunked
+    from connector.batching import chunked
     from connector.storage import utcnow
     from connector.sync import outbox
     from connector.sync.runs import execute_push

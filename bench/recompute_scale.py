@@ -68,7 +68,7 @@ def child(url: str, chunk: int, profile: bool) -> None:
 
     from sqlalchemy import select
 
-    from connector.ingest import chunked
+    from connector.batching import chunked
     from connector.scorecards import recompute_accounts, recompute_contacts
     from connector.scoring import ScoringConfig
     from connector.storage import Account, Contact, Database

@@ -22,7 +22,6 @@ from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connector import batching
 from connector.storage import (
     Account,
     Contact,
@@ -101,11 +100,6 @@ def commit_with_retry(session: Session, work: Callable[[datetime], R], *, attemp
         return result
 
     return retry_unique_race(work_and_commit, undo=session.rollback, attempts=attempts)
-
-
-def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    """``connector.batching.chunked`` with the size that suits SQL ``IN`` lists."""
-    return batching.chunked(items, size)
 
 
 # -- contacts and accounts -------------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 from celery import shared_task
 from flask import current_app
 
+from connector.batching import chunked
 from connector.crm.errors import FatalCrmError, RetriableCrmError
-from connector.ingest import chunked
 from connector.storage import utcnow
 from connector.sync import outbox
 from connector.sync.runs import execute_push, run_requested_sync

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.progress import Progress, TaskID
 from sqlalchemy.orm import Session
 
+from connector.batching import chunked
 from connector.importer.rows import (
     FileFormat,
     FileFormatError,
@@ -31,7 +32,7 @@ from connector.importer.validation import (
     ValidationReport,
     validated_parts,
 )
-from connector.ingest import IngestResult, chunked, store_ratings, store_responses, write_outbox
+from connector.ingest import IngestResult, store_ratings, store_responses, write_outbox
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
 from connector.storage import Database

@@ -27,10 +27,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from connector.batching import chunked
 from connector.crm.field_changes import scorecard_field_values
 from connector.crm.mapping import CrmMapping
 from connector.crm.types import CrmAdapter, RecordUpdate, Subject
-from connector.ingest import chunked
+from connector.ingest import CHUNK
 from connector.scorecards import recompute_accounts, recompute_contacts
 from connector.scoring import ScoringConfig
 from connector.storage import (
@@ -100,7 +101,7 @@ def erase_person(
             Response.contact_id == contact.id))  # fmt: skip
         report.ratings_of_person = _count(session, select(EmployeeRating.id).where(
             EmployeeRating.contact_id == contact.id, EmployeeRating.employee != key))  # fmt: skip
-    for chunk in chunked(sorted(contacts_touched)):
+    for chunk in chunked(sorted(contacts_touched), CHUNK):
         accounts_touched.update(
             a
             for a in session.scalars(select(Contact.account_id).where(Contact.id.in_(chunk)))
@@ -152,7 +153,7 @@ def _rewrite(session: Session, adapter: CrmAdapter, mapping: CrmMapping, subject
     model: Any = Contact if subject == "contact" else Account
     subject_mapping = mapping.for_subject(subject)
     planned: list[tuple[Scorecard, dict[str, Any], str]] = []
-    for chunk in chunked(sorted(set(ids))):
+    for chunk in chunked(sorted(set(ids)), CHUNK):
         rows = session.execute(
             select(Scorecard, model.crm_id)
             .join(model, model.id == Scorecard.subject_id)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from connector.ingest import chunked
+from connector.batching import chunked
 from connector.storage import OutboxItem
 
 MAX_BACKOFF = timedelta(hours=1)

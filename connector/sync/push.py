@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.batching import chunked
 from connector.crm.errors import RetriableCrmError
 from connector.crm.field_changes import field_changes, follow_up_task
 from connector.crm.mapping import CrmMapping
@@ -33,7 +34,7 @@ from connector.crm.types import (
     RecordUpdate,
     Subject,
 )
-from connector.ingest import chunked, write_outbox
+from connector.ingest import CHUNK, write_outbox
 from connector.scorecards import (
     recompute_accounts,
     recompute_contacts,
@@ -161,7 +162,7 @@ class Pusher:
     def _taken_crm_ids(self, model: Any, crm_ids: Iterable[str]) -> set[str]:
         wanted = sorted(set(crm_ids))
         taken: set[str] = set()
-        for chunk in chunked(wanted):
+        for chunk in chunked(wanted, CHUNK):
             taken.update(self.session.scalars(select(model.crm_id).where(model.crm_id.in_(chunk))))
         return taken
 
@@ -169,7 +170,7 @@ class Pusher:
         """The known accounts among these CRM ids, in one query per chunk (not one per contact:
         each single query also flushes the session, which made resolution slow)."""
         found: dict[str, Account] = {}
-        for chunk in chunked(sorted(crm_ids)):
+        for chunk in chunked(sorted(crm_ids), CHUNK):
             for account in self.session.scalars(select(Account).where(Account.crm_id.in_(chunk))):
                 found[str(account.crm_id)] = account
         return found
@@ -372,7 +373,7 @@ class Pusher:
         (to the same values), not added again. A task the CRM rejected is not sent again.
         """
         rows: list[FollowUp] = []
-        for chunk in chunked(sorted(contact_ids)):
+        for chunk in chunked(sorted(contact_ids), CHUNK):
             rows.extend(
                 self.session.scalars(
                     select(FollowUp).where(
@@ -445,7 +446,7 @@ class Pusher:
 
     def _load(self, model: Any, ids: Iterable[int]) -> list[Any]:
         rows: list[Any] = []
-        for chunk in chunked(sorted(set(ids))):
+        for chunk in chunked(sorted(set(ids)), CHUNK):
             rows.extend(self.session.scalars(select(model).where(model.id.in_(chunk))))
         return rows
 

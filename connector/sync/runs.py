@@ -17,10 +17,10 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.batching import chunked
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
 from connector.crm.mapping import CrmMapping, load_mapping
 from connector.crm.types import CrmAdapter
-from connector.ingest import chunked
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, SyncRun, utcnow
 from connector.sync import outbox
