@@ -60,6 +60,56 @@ SETTINGS: tuple[Setting, ...] = (
         bool,
         help="Send the web pages' session cookie only over HTTPS (turn on in production).",
     ),
+    # Signing people in to the pages (connector/web/sso.py)
+    Setting(
+        "CX360_SSO_PROVIDERS",
+        "",
+        help="Sign-in for the pages: salesforce, hubspot and/or oidc, comma-separated; "
+        "empty: API keys only.",
+    ),
+    Setting(
+        "CX360_SSO_ALLOWED_DOMAINS",
+        "",
+        help="Email domains whose users may sign in (comma-separated), besides the users "
+        "of the connected org/portal.",
+    ),
+    Setting("CX360_SSO_ADMIN_EMAILS", "", help="Emails of admins (comma-separated)."),
+    Setting("CX360_SSO_ADMIN_GROUPS", "", help="Provider groups whose members are admins (OIDC)."),
+    Setting(
+        "CX360_SSO_SALESFORCE_LOGIN_URL",
+        "https://login.salesforce.com",
+        help="Salesforce login or My Domain URL (OpenID Connect discovery).",
+    ),
+    Setting("CX360_SSO_SALESFORCE_CLIENT_ID", "", help="Connected app consumer key (sign-in)."),
+    Setting(
+        "CX360_SSO_SALESFORCE_CLIENT_SECRET",
+        "",
+        secret=True,
+        help="Connected app consumer secret (sign-in).",
+    ),
+    Setting(
+        "CX360_SSO_SALESFORCE_ORG_ID",
+        "",
+        help="Users of this Salesforce org (00D...) may sign in.",
+    ),
+    Setting(
+        "CX360_SSO_HUBSPOT_AUTHORIZE_URL",
+        "https://app.hubspot.com/oauth/authorize",
+        help="HubSpot's OAuth authorization page.",
+    ),
+    Setting("CX360_SSO_HUBSPOT_CLIENT_ID", "", help="HubSpot app client id (sign-in)."),
+    Setting("CX360_SSO_HUBSPOT_CLIENT_SECRET", "", secret=True, help="HubSpot app client secret."),
+    Setting(
+        "CX360_SSO_HUBSPOT_PORTAL_ID", "", help="Users of this HubSpot portal (hub id) may sign in."
+    ),
+    Setting(
+        "CX360_OIDC_DISCOVERY_URL",
+        "",
+        help="Another OpenID Connect provider: its .well-known/openid-configuration URL.",
+    ),
+    Setting("CX360_OIDC_CLIENT_ID", "", help="OpenID Connect client id."),
+    Setting("CX360_OIDC_CLIENT_SECRET", "", secret=True, help="OpenID Connect client secret."),
+    Setting("CX360_OIDC_NAME", "", help="The provider's name on the sign-in button (e.g. Okta)."),
     Setting("CX360_CRM", "", help="hubspot or salesforce"),
     Setting(
         "CX360_CRM_CA_BUNDLE",

@@ -84,6 +84,9 @@ def load_samples(base_url: str, key: str) -> dict[str, int]:
     return counts
 
 
+DEMO_ADMIN = "anna.berger@cx360-demo.example"
+
+
 def demo_config(base: dict[str, Any], crm: str, sandbox_settings: dict[str, str]) -> dict[str, Any]:
     instance = Path(base["CX360_INSTANCE_PATH"]) / "demo"
     config = dict(base)
@@ -187,7 +190,9 @@ def run_demo(
                                 state_file=sandbox_dir / "state.json")  # fmt: skip
         stack.enter_context(sandbox)
         console.print(f"Sandbox CRM (Salesforce and HubSpot) on {sandbox.url}")
-        config = demo_config(base_config, crm, sandbox.client_settings())
+        # People sign in to the pages as the sandbox's users; Anna Berger is an admin.
+        sign_in = {**sandbox.sign_in_settings(), "CX360_SSO_ADMIN_EMAILS": DEMO_ADMIN}
+        config = demo_config(base_config, crm, {**sandbox.client_settings(), **sign_in})
         upgrade(config["CX360_DATABASE_URL"])
         ensure_embedded_redis(config["CX360_INSTANCE_PATH"])
         stack.callback(stop_embedded_redis, config["CX360_INSTANCE_PATH"])
@@ -245,7 +250,8 @@ def run_demo(
         if once:
             return 0
         console.print(f"\nAPI docs:     {base_url}/api/docs")
-        console.print(f"Dashboard:    {base_url}/")
+        console.print(f"Dashboard:    {base_url}/  (sign in with Salesforce or HubSpot as "
+                      f"one of the sandbox's users; {DEMO_ADMIN} is an admin)")  # fmt: skip
         console.print(f"Sandbox CRM:  {sandbox.url}/__sandbox__/info (CA: {sandbox.ca_path})")
         console.print(f"Read key:     {read_key}")
         console.print(f"Admin key:    {admin_key}")

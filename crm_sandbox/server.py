@@ -17,6 +17,7 @@ from typing import Any
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from crm_sandbox import signin
 from crm_sandbox.admin import SandboxAdmin
 from crm_sandbox.app import SandboxApp
 from crm_sandbox.certs import ensure_certificates
@@ -208,6 +209,32 @@ class SandboxServer:
             "salesforce_client_secret": creds.salesforce_client_secret,
             "salesforce_username": creds.salesforce_username,
         }
+
+    def sign_in_settings(self) -> dict[str, str]:
+        """Settings that let people sign in to cx360's pages with this sandbox's users
+        (``crm_sandbox/signin.py``): Salesforce OpenID Connect and/or signing in with HubSpot,
+        users of the sandbox's org/portal allowed."""
+        info, settings = self.info(), {"CX360_CRM_CA_BUNDLE": str(self.ca_path)}
+        providers = []
+        if self.crm in ("both", "salesforce"):
+            providers.append("salesforce")
+            settings.update(
+                CX360_SSO_SALESFORCE_LOGIN_URL=self.url,
+                CX360_SSO_SALESFORCE_CLIENT_ID=info["salesforce_client_id"],
+                CX360_SSO_SALESFORCE_CLIENT_SECRET=info["salesforce_client_secret"],
+                CX360_SSO_SALESFORCE_ORG_ID=signin.SALESFORCE_ORG_ID,
+            )
+        if self.crm in ("both", "hubspot"):
+            providers.append("hubspot")
+            settings.update(
+                HUBSPOT_BASE_URL=self.hubspot_base_url,
+                CX360_SSO_HUBSPOT_AUTHORIZE_URL=f"{self.url}/oauth/authorize",
+                CX360_SSO_HUBSPOT_CLIENT_ID=info["hubspot_client_id"],
+                CX360_SSO_HUBSPOT_CLIENT_SECRET=info["hubspot_client_secret"],
+                CX360_SSO_HUBSPOT_PORTAL_ID=str(signin.HUBSPOT_PORTAL_ID),
+            )
+        settings["CX360_SSO_PROVIDERS"] = ",".join(providers)
+        return settings
 
     def client_settings(self) -> dict[str, str]:
         """Environment settings that point cx360 at this sandbox."""

@@ -159,6 +159,7 @@ def choose_page(
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
         "<p>Sandbox CRM: choose the user you sign in as.</p>"
         f'<form method="post" action="{html.escape(action)}">{hidden}<ul>{buttons}</ul></form>'

@@ -77,18 +77,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(url)
 
 
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+def make_test_app(database_url: str, folder: Path, **settings: str) -> Iterator[Flask]:
+    """The app the tests use, on ``database_url``, disposed of afterwards."""
     application = create_app(
         {
             "CX360_DATABASE_URL": database_url,
-            "CX360_INSTANCE_PATH": str(tmp_path / "instance"),
+            "CX360_INSTANCE_PATH": str(folder / "instance"),
             "CX360_SECRET_KEY": "test-secret",
             "TESTING": True,
+            **settings,
         }
     )
     yield application
     database(application).dispose()
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    yield from make_test_app(database_url, tmp_path)
 
 
 @pytest.fixture

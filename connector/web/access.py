@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from connector.auth import GRANTS, KeyGrant, bearer_token, find_api_key
 from connector.storage import ApiKey
+from connector.web.sso import PERSON, Person
 
 KEY_IDS = "cx360.web.key_ids"
 CSRF = "cx360.web.csrf"
@@ -38,21 +39,29 @@ MAX_KEYS = 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# What a person signed in with the company's identity may do: view and rate; admins all.
+PERSON_GRANTS = frozenset({"read", "ingest"})
+
+
 @dataclass(frozen=True)
 class Visitor:
     keys: tuple[KeyGrant, ...]
     via_bearer: bool = False
+    person: Person | None = None
 
     @property
     def grants(self) -> frozenset[str]:
-        return frozenset(scope for key in self.keys for scope in GRANTS[key.scope])
+        by_keys = {scope for key in self.keys for scope in GRANTS[key.scope]}
+        if self.person is not None:
+            by_keys |= GRANTS["admin"] if self.person.admin else PERSON_GRANTS
+        return frozenset(by_keys)
 
     def may(self, *scopes: str) -> bool:
         return set(scopes) <= self.grants
 
     @property
     def signed_in(self) -> bool:
-        return bool(self.keys)
+        return bool(self.keys) or self.person is not None
 
 
 def _signed_in(row: ApiKey) -> KeyGrant:
@@ -74,7 +83,10 @@ def load_visitor(db: Session) -> Visitor:
             if ids
             else []
         )
-        visitor = Visitor(keys=tuple(_signed_in(r) for r in sorted(rows, key=lambda r: r.id)))
+        visitor = Visitor(
+            keys=tuple(_signed_in(r) for r in sorted(rows, key=lambda r: r.id)),
+            person=Person.from_session(session.get(PERSON)),
+        )
         if len(visitor.keys) != len(ids):
             session[KEY_IDS] = [k.id for k in visitor.keys]
     g.web_visitor = visitor
@@ -85,6 +97,13 @@ def sign_in(key: KeyGrant) -> None:
     """Add the key to the session; a new CSRF token marks the change of privilege."""
     ids = [i for i in session.get(KEY_IDS, []) if isinstance(i, int) and i != key.id]
     session[KEY_IDS] = [*ids, key.id][-MAX_KEYS:]
+    session[CSRF] = secrets.token_urlsafe(32)
+    g.pop("web_visitor", None)
+
+
+def sign_in_person(person: Person) -> None:
+    """A person signed in with the company's identity; a new CSRF token marks the change."""
+    session[PERSON] = person.to_session()
     session[CSRF] = secrets.token_urlsafe(32)
     g.pop("web_visitor", None)
 

@@ -33,7 +33,7 @@ SOURCE = "web"
 FIELD_MESSAGES = {
     "relationship": lazy_gettext("Pick a value from 0 to 10."),
     "potential": lazy_gettext("Pick a value from 0 to 10."),
-    "employee": lazy_gettext("Enter your work email, e.g. name@company.com."),
+    "employee": lazy_gettext("Your account has no usable email address to rate with."),
     "comment": lazy_gettext("The comment is too long (at most 10,000 characters)."),
     "customer": lazy_gettext("This customer cannot be rated: they have no email or CRM id."),
 }
@@ -99,10 +99,11 @@ def _score(raw: str | None) -> Any:
     return int(raw) if raw.isdigit() else (raw or None)
 
 
-def load_rating(form: Any, target: Customer) -> dict[str, Any]:
-    """The form's values as a validated ``RatingIn`` item; raises ``ValidationError``."""
+def load_rating(form: Any, target: Customer, rater: str) -> dict[str, Any]:
+    """The form's values, rated by the signed-in ``rater``, as a validated ``RatingIn`` item;
+    raises ``ValidationError``."""
     item: dict[str, Any] = {
-        "employee": (form.get("employee") or "").strip(),
+        "employee": rater,
         "relationship": _score(form.get("relationship")),
         "potential": _score(form.get("potential")),
         "comment": form.get("comment") or None,
@@ -120,9 +121,9 @@ def load_rating(form: Any, target: Customer) -> dict[str, Any]:
     return loaded
 
 
-def save_rating(form: Any, target: Customer) -> dict[str, Any]:
+def save_rating(form: Any, target: Customer, rater: str) -> dict[str, Any]:
     """Validate and store one rating through the API's ingest path (commits, kicks the relay)."""
-    return ingest([load_rating(form, target)], store_ratings, "rating", score_now=True)
+    return ingest([load_rating(form, target, rater)], store_ratings, "rating", score_now=True)
 
 
 def field_errors(error: ValidationError) -> dict[str, str]:

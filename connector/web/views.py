@@ -9,10 +9,12 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from authlib.integrations.base_client.errors import OAuthError
 from flask import (
     Blueprint,
     Flask,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -24,6 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from marshmallow import ValidationError
+from requests import RequestException
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -32,10 +35,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from connector.auth import find_api_key
 from connector.scoring import ScoringConfig, bucket_start
 from connector.storage import utcnow
-from connector.web import access, dashboard, i18n, rating
+from connector.web import access, dashboard, i18n, rating, sso
 
 log = logging.getLogger(__name__)
-EMPLOYEE = "cx360.web.employee"
+NEXT = "cx360.web.next"
 
 web_blp = Blueprint(
     "web",
@@ -88,8 +91,9 @@ def _headers(response: Response) -> Response:
 
 
 @web_blp.record_once
-def _languages(state: Any) -> None:
+def _extensions(state: Any) -> None:
     i18n.init_app(state.app)
+    sso.init_app(state.app)
 
 
 @web_blp.app_context_processor
@@ -210,24 +214,67 @@ def _unexpected(exc: Exception) -> tuple[str, int]:
 # -- login -----------------------------------------------------------------------------------
 
 
+def _login_page(status: int = 200, error: str | None = None, **context: Any) -> Any:
+    config = current_app.config
+    providers = [(p, sso.label(config, p)) for p in sso.enabled(config)]
+    context.setdefault("next", "")
+    return render_template(
+        "web/login.html", visitor=access.load_visitor(_db()), providers=providers, error=error,
+        **context,
+    ), status  # fmt: skip
+
+
 @web_blp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     db = _db()
-    visitor = access.load_visitor(db)
     target = access.safe_next(request.values.get("next"), "")
     if request.method == "GET":
-        return render_template("web/login.html", visitor=visitor, next=target, error=None)
+        return _login_page(next=target)
     key = find_api_key(db, (request.form.get("api_key") or "").strip())
     if key is None:
-        return render_template(
-            "web/login.html", visitor=visitor, next=target,
-            error=_("That key is not valid (or was revoked). Paste the whole key, cx360_…"),
-        ), 401  # fmt: skip
+        error = _("That key is not valid (or was revoked). Paste the whole key, cx360_…")
+        return _login_page(401, error, next=target)
     db.commit()  # find_api_key records when the key was last used
     access.sign_in(key)
     visitor = access.load_visitor(db)
     default = url_for("web.dashboard") if visitor.may("read") else url_for("web.rate")
     return redirect(target or default)
+
+
+def _provider(name: str) -> str:
+    if name not in sso.enabled(current_app.config):
+        abort(404)
+    return name
+
+
+@web_blp.get("/login/<provider>")
+def sign_in_start(provider: str) -> Any:
+    """Off to the identity provider; it sends the person back to ``sign_in_finish``."""
+    session[NEXT] = access.safe_next(request.args.get("next"), "")
+    back = url_for("web.sign_in_finish", provider=_provider(provider), _external=True)
+    return sso.client(provider).authorize_redirect(back)
+
+
+@web_blp.get("/login/<provider>/callback")
+def sign_in_finish(provider: str) -> Any:
+    name = sso.label(current_app.config, _provider(provider))
+    if request.args.get("error"):
+        log.info("sign-in with %s cancelled: %s", provider, request.args.get("error"))
+        return _login_page(403, _("Signing in with %(provider)s was cancelled or refused.",
+                                  provider=name))  # fmt: skip
+    try:
+        token = sso.client(provider).authorize_access_token()
+        person = sso.decide(current_app.config, sso.identity_from_token(provider, token))
+    except sso.Refused as refused:
+        log.info("sign-in with %s refused: %s", provider, refused)
+        return _login_page(403, str(refused))
+    except (OAuthError, RequestException, KeyError, ValueError) as exc:
+        log.warning("sign-in with %s failed: %s: %s", provider, type(exc).__name__, exc)
+        failed = _("Signing in with %(provider)s failed. Try again; if it keeps failing, "
+                   "tell your administrator.", provider=name)  # fmt: skip
+        return _login_page(502, failed)
+    access.sign_in_person(person)
+    return redirect(session.pop(NEXT, "") or url_for("web.dashboard"))
 
 
 @web_blp.post("/logout")
@@ -286,8 +333,7 @@ def _rate_page(db: Session, status: int = 200, **context: Any) -> tuple[str, int
     context.setdefault("form", {})
     context.setdefault("scorecard", {})
     return render_template(
-        "web/rate.html", visitor=access.load_visitor(db), employee=session.get(EMPLOYEE, ""),
-        **context,
+        "web/rate.html", visitor=access.load_visitor(db), **context,
     ), status  # fmt: skip
 
 
@@ -304,15 +350,17 @@ def rate() -> Any:
         results = rating.search_customers(db, query) if query else None
         scorecard = rating.scorecard_values(db, target.id) if target else {}
         return _rate_page(db, query=query, results=results, target=target, scorecard=scorecard)
+    rater = access.load_visitor(db).person
+    if rater is None:  # an API key is no person: ratings carry who rated
+        return _rate_page(db, 403, target=target)
     if target is None:
         return _rate_page(db, 422, errors={"customer": _("Pick a customer first.")})
     try:
-        rating.save_rating(request.form, target)
+        rating.save_rating(request.form, target, rater.email)
     except ValidationError as exc:
         return _rate_page(
             db, 422, target=target, form=request.form, errors=rating.field_errors(exc),
             scorecard=rating.scorecard_values(db, target.id),
         )  # fmt: skip
-    session[EMPLOYEE] = (request.form.get("employee") or "").strip().lower()
     flash(_("Thank you: your rating is saved and will be written to the CRM."), "saved")
     return redirect(url_for("web.rate", contact=target.id))

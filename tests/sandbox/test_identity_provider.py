@@ -19,7 +19,6 @@ the vendors document the flows:
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -28,6 +27,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from crm_sandbox import SandboxServer, signin
 from tests.sandbox.conftest import ca_session
+from tests.signin import pick_user
 
 CALLBACK = "https://cx360.example/login/callback"
 ANNA = signin.PEOPLE["salesforce"][0]
@@ -35,20 +35,8 @@ EVE = signin.PEOPLE["salesforce"][2]
 
 
 def choose(sandbox: SandboxServer, url: str, user_id: str) -> dict[str, str]:
-    """What a browser does: open the authorization URL, pick the user on the sandbox's sign-in
-    page; the query parameters of the redirect back to the app."""
-    session = ca_session(sandbox.ca_path)
-    page = session.get(url, timeout=10)
-    assert page.status_code == 200, page.text
-    assert user_id in page.text
-    action = re.search(r'<form method="post" action="([^"]+)"', page.text)
-    assert action
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-    base = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
-    reply = session.post(base + action.group(1), data={**fields, "user_id": user_id},
-                         allow_redirects=False, timeout=10)  # fmt: skip
-    assert reply.status_code == 302, reply.text
-    location = reply.headers["Location"]
+    """The query parameters of the redirect back to the app, after picking the user."""
+    location = pick_user(url, user_id, sandbox.ca_path)
     assert location.startswith(CALLBACK + "?")
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 

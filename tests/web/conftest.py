@@ -1,11 +1,13 @@
-"""Shared helpers of the web page tests: sample data, keys, the CSRF token of a page."""
+"""Shared helpers of the web page tests: sample data, keys, the CSRF token of a page, and
+people signing in through the sandbox CRM as identity provider."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -15,14 +17,50 @@ from connector.app import create_app, database
 from connector.auth import create_api_key
 from connector.demo import sample_items
 from connector.storage import Database
-from tests.conftest import score_outbox
+from crm_sandbox import SandboxServer, signin
+from tests.conftest import make_test_app, score_outbox
+from tests.signin import pick_user
 
 # The sample data's whole span, so the figures do not depend on the day the tests run.
 SAMPLE_RANGE = {"from": "2026-01-01", "to": "2026-11-30"}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def sample_site_app(folder: Path) -> Flask:
+ADMIN = "anna.berger@cx360-demo.example"  # a sandbox user of the connected org and portal
+RATER = "ben.vogt@cx360-demo.example"
+OUTSIDER = "eve.other@other-company.example"  # a user of another org / portal
+
+
+@pytest.fixture(scope="session")
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """The sandbox CRM as the identity provider people sign in with."""
+    with SandboxServer(state_dir=tmp_path_factory.mktemp("idp")) as server:
+        yield server
+
+
+def sign_in_config(idp: SandboxServer) -> dict[str, str]:
+    return {**idp.sign_in_settings(), "CX360_SSO_ADMIN_EMAILS": ADMIN}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, idp: SandboxServer) -> Iterator[Flask]:
+    """The tests' app (tests/conftest.py) with sign-in through the sandbox."""
+    yield from make_test_app(database_url, tmp_path, **sign_in_config(idp))
+
+
+def sign_in_as(
+    client: FlaskClient, idp: SandboxServer, email: str, provider: str = "salesforce"
+) -> Any:
+    """Sign ``email`` in the way a browser does: to the provider, pick the user, back to the
+    callback; the callback's reply."""
+    who = next(p for p in signin.PEOPLE[provider] if p.email == email)
+    start = client.get(f"/login/{provider}")
+    assert start.status_code == 302, start.get_data(as_text=True)
+    back = urlsplit(pick_user(start.location, who.user_id, idp.ca_path))
+    return client.get(f"{back.path}?{back.query}")
+
+
+def sample_site_app(folder: Path, idp: SandboxServer) -> Flask:
     """An app on a fresh SQLite database in ``folder`` holding the scored sample data."""
     url = f"sqlite:///{folder / 'cx360.db'}"
     Database(url).create_all()
@@ -31,6 +69,7 @@ def sample_site_app(folder: Path) -> Flask:
             "CX360_DATABASE_URL": url,
             "CX360_INSTANCE_PATH": str(folder / "instance"),
             "CX360_SECRET_KEY": f"{folder.name}-secret",
+            **sign_in_config(idp),
         }
     )
     load_samples(app.test_client(), plain_key(app, "ingest"))

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Message
@@ -32,7 +33,16 @@ from connector.app import database
 from connector.demo import sample_items
 from connector.storage import Account, ApiKey, Contact
 from connector.web import i18n
-from tests.web.conftest import SAMPLE_RANGE, csrf_of, plain_key, sample_site_app, sign_in
+from crm_sandbox import SandboxServer, signin
+from tests.web.conftest import (
+    RATER,
+    SAMPLE_RANGE,
+    csrf_of,
+    plain_key,
+    sample_site_app,
+    sign_in,
+    sign_in_as,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = i18n.TRANSLATIONS / "de" / "LC_MESSAGES"
@@ -124,9 +134,12 @@ def read_text(html: str) -> ReadText:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str, list[str]]]:
-    app = sample_site_app(tmp_path_factory.mktemp("i18n"))
-    keys = {scope: plain_key(app, scope) for scope in ("admin", "ingest")}
+def site(
+    tmp_path_factory: pytest.TempPathFactory, idp: SandboxServer
+) -> Iterator[tuple[Flask, str, list[str]]]:
+    app = sample_site_app(tmp_path_factory.mktemp("i18n"), idp)
+    keys: dict[str, Any] = {scope: plain_key(app, scope) for scope in ("admin", "ingest")}
+    keys["person"] = idp
     with database(app).session() as session:
         contact = session.scalar(select(Contact.id).order_by(Contact.id))
         accounts = session.execute(select(Account.name, Account.domain)).all()
@@ -137,6 +150,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str,
     with database(app).session() as session:
         data += [v for row in session.execute(select(ApiKey.name, ApiKey.prefix)) for v in row]
     data += ["cx360", "read", "ingest", "admin", "cx360 apikey create --scope read"]
+    data += [person.name for people in signin.PEOPLE.values() for person in people]
     pages = [  # (the key's scope, the page): every template, errors included
         ("admin", "/login"),
         ("admin", "/?" + "&".join(f"{k}={v}" for k, v in SAMPLE_RANGE.items())),
@@ -146,6 +160,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str,
         ("admin", "/rate?q=acme"),
         ("admin", "/rate?q=nobody-matches-this"),
         ("admin", f"/rate?contact={contact}"),
+        ("person", f"/rate?contact={contact}"),
+        ("person", "/"),
         ("admin", "/rate?contact=99999999"),
         ("ingest", "/"),
     ]
@@ -153,10 +169,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str,
     database(app).dispose()
 
 
-def signed_in_client(app: Flask, key: str, language: str) -> FlaskClient:
+def signed_in_client(app: Flask, key: str | SandboxServer, language: str) -> FlaskClient:
+    """Signed in with an API key, or as a person through the sandbox when ``key`` is
+    ``person:<sandbox idp>``."""
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
-    sign_in(client, key)
+    if isinstance(key, SandboxServer):
+        sign_in_as(client, key, RATER)
+    else:
+        sign_in(client, key)
     return client
 
 

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from connector.app import database
+from connector.app import create_app, database
+from connector.config import ConfigError
 from connector.storage import ApiKey, EmployeeRating, OutboxItem, utcnow
+from crm_sandbox import SandboxServer
 from tests.web.conftest import (
+    ADMIN,
+    OUTSIDER,
+    RATER,
     SAMPLE_RANGE,
     csrf_of,
     expected_sample_nps,
     load_samples,
     sign_in,
+    sign_in_as,
 )
 
 KeyOf = Callable[[str], str]
@@ -229,12 +237,13 @@ def test_given_search_with_wildcards_when_searching_then_they_match_literally(
     assert "No customer matches" in html
 
 
-def test_given_rating_form_when_submitted_then_stored_like_api_and_scorecard_updated(
-    app: Flask, client: FlaskClient, key_of: KeyOf, samples: None
+def test_given_person_signed_in_when_rating_then_stored_like_api_as_theirs_and_scored(
+    app: Flask, client: FlaskClient, key_of: KeyOf, samples: None, idp: SandboxServer
 ):
     contact = _contact_id(app, "ben.hartmann@acme-maschinenbau.de")
-    sign_in(client, key_of("admin"))
+    assert sign_in_as(client, idp, RATER).status_code == 302
     form = client.get(f"/rate?contact={contact}").get_data(as_text=True)
+    assert 'name="employee"' not in form and RATER in form  # the rater is the person
     before = client.get(
         "/api/v1/contacts/ben.hartmann@acme-maschinenbau.de/scorecard",
         headers={"Authorization": f"Bearer {key_of('read')}"},
@@ -243,17 +252,15 @@ def test_given_rating_form_when_submitted_then_stored_like_api_and_scorecard_upd
         "/rate",
         data={"csrf_token": csrf_of(form), "contact": contact, "relationship": "2",
               "potential": "9", "comment": "Schwierig, aber großes Potenzial.",
-              "employee": " New.Person@cx360-demo.example "},
+              "employee": "someone.else@cx360-demo.example"},  # a typed rater is ignored
     )  # fmt: skip
     assert reply.status_code == 302
     page = client.get(reply.headers["Location"]).get_data(as_text=True)
     assert "your rating is saved" in page or "Bewertung ist gespeichert" in page
     with database(app).session() as session:
-        row = session.scalars(
-            select(EmployeeRating).where(EmployeeRating.employee == "new.person@cx360-demo.example")
-        ).one()
-        assert (row.contact_id, row.relationship, row.potential, row.source) == (
-            contact, 2, 9, "web"
+        row = session.scalars(select(EmployeeRating).where(EmployeeRating.source == "web")).one()
+        assert (row.employee, row.contact_id, row.relationship, row.potential) == (
+            RATER, contact, 2, 9
         )  # fmt: skip
         pending = session.scalars(
             select(OutboxItem).where(
@@ -267,8 +274,44 @@ def test_given_rating_form_when_submitted_then_stored_like_api_and_scorecard_upd
     ).json["metrics"]
     assert after["rnps.raters"] == (before["rnps.raters"] or 0) + 1
     assert f'data-metric="rnps.raters">{after["rnps.raters"]}<' in page
-    # The employee is remembered for the next rating.
-    assert 'value="new.person@cx360-demo.example"' in page
+
+
+def test_given_api_key_session_when_rating_then_403_and_nothing_stored(
+    app: Flask, client: FlaskClient, key_of: KeyOf, samples: None
+):
+    contact = _contact_id(app, "ben.hartmann@acme-maschinenbau.de")
+    sign_in(client, key_of("admin"))
+    form = client.get(f"/rate?contact={contact}").get_data(as_text=True)
+    assert "Sign in with your company account to rate" in form
+    reply = client.post("/rate", data={"csrf_token": csrf_of(form), "contact": contact,
+                                       "relationship": "5", "potential": "5"})  # fmt: skip
+    assert reply.status_code == 403
+    with database(app).session() as session:
+        assert (
+            session.scalars(select(EmployeeRating).where(EmployeeRating.source == "web")).all()
+            == []
+        )
+
+
+@pytest.mark.parametrize("provider", ["salesforce", "hubspot"])
+def test_given_user_of_another_org_when_signing_in_then_403_and_not_signed_in(
+    client: FlaskClient, idp: SandboxServer, provider: str
+):
+    refused = sign_in_as(client, idp, OUTSIDER, provider)
+    assert refused.status_code == 403
+    assert f"{OUTSIDER} may not sign in here" in refused.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # still to the login page
+
+
+@pytest.mark.parametrize("provider", ["salesforce", "hubspot"])
+def test_given_people_signed_in_when_viewing_dashboard_then_only_admins_see_sync_health(
+    client: FlaskClient, idp: SandboxServer, provider: str
+):
+    sign_in_as(client, idp, RATER, provider)
+    assert "sync-h" not in client.get("/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/").get_data(as_text=True))})
+    sign_in_as(client, idp, ADMIN, provider)
+    assert 'id="sync-h"' in client.get("/").get_data(as_text=True)
 
 
 PICK_0_TO_10 = ("Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 10.")
@@ -279,7 +322,6 @@ PICK_0_TO_10 = ("Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 
     [
         ("relationship", "11", "Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 10."),
         ("potential", "", "Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 10."),
-        ("employee", "", "Enter your work email", "Geben Sie Ihre geschäftliche E-Mail ein"),
         (
             "relationship",
             "seven",
@@ -290,15 +332,15 @@ PICK_0_TO_10 = ("Pick a value from 0 to 10.", "Wählen Sie einen Wert von 0 bis 
 )
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_given_invalid_rating_when_submitted_then_422_names_the_field_in_the_page_language(
-    app: Flask, client: FlaskClient, key_of: KeyOf, samples: None, field: str, value: str,
+    app: Flask, client: FlaskClient, samples: None, idp: SandboxServer, field: str, value: str,
     english: str, german: str, language: str,
 ):  # fmt: skip
     contact = _contact_id(app, "ben.hartmann@acme-maschinenbau.de")
-    sign_in(client, key_of("admin"))
+    sign_in_as(client, idp, RATER)
     headers = {"Accept-Language": f"{language};q=1.0"}
     page = client.get(f"/rate?contact={contact}", headers=headers).get_data(as_text=True)
     data = {"csrf_token": csrf_of(page), "contact": str(contact), "relationship": "5",
-            "potential": "5", "employee": "a@cx360-demo.example", field: value}  # fmt: skip
+            "potential": "5", field: value}  # fmt: skip
     reply = client.post("/rate", data=data, headers=headers)
     assert reply.status_code == 422
     html = reply.get_data(as_text=True)
@@ -311,10 +353,10 @@ def test_given_invalid_rating_when_submitted_then_422_names_the_field_in_the_pag
 
 
 def test_given_rating_post_without_csrf_when_submitted_then_400_and_nothing_stored(
-    app: Flask, client: FlaskClient, key_of: KeyOf, samples: None
+    app: Flask, client: FlaskClient, samples: None, idp: SandboxServer
 ):
     contact = _contact_id(app, "ben.hartmann@acme-maschinenbau.de")
-    sign_in(client, key_of("admin"))
+    sign_in_as(client, idp, RATER)
     reply = client.post(
         "/rate", data={"contact": contact, "relationship": "5", "potential": "5",
                        "employee": "a@cx360-demo.example"},
@@ -335,10 +377,11 @@ def test_given_rating_post_without_csrf_when_submitted_then_400_and_nothing_stor
     ],
 )
 def test_given_browser_language_when_opening_rating_form_then_questions_in_that_language(
-    app: Flask, client: FlaskClient, key_of: KeyOf, samples: None, accept: str, question: str
-):
+    app: Flask, client: FlaskClient, samples: None, idp: SandboxServer, accept: str,
+    question: str,
+):  # fmt: skip
     contact = _contact_id(app, "ben.hartmann@acme-maschinenbau.de")
-    sign_in(client, key_of("admin"))
+    sign_in_as(client, idp, RATER)
     html = client.get(f"/rate?contact={contact}", headers={"Accept-Language": accept})
     assert question in html.get_data(as_text=True)
 
@@ -360,3 +403,25 @@ def test_given_sample_data_when_opening_weekly_summary_then_week_figures_and_com
     assert "Week of 16 Nov 2026 \u2013 22 Nov 2026" in html
     assert 'data-figure="week-nps">' in html
     assert "What customers praise" in html
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"CX360_SSO_PROVIDERS": "okta"}, "CX360_SSO_PROVIDERS: unknown provider(s) okta"),
+        ({"CX360_SSO_PROVIDERS": "salesforce"}, "CX360_SSO_SALESFORCE_CLIENT_ID"),
+        (
+            {
+                "CX360_SSO_PROVIDERS": "oidc",
+                "CX360_OIDC_CLIENT_ID": "x",
+                "CX360_OIDC_CLIENT_SECRET": "y",
+            },
+            "CX360_OIDC_DISCOVERY_URL",
+        ),
+    ],
+)
+def test_given_sign_in_provider_without_its_settings_when_starting_then_error_names_them(
+    tmp_path: Path, settings: dict[str, str], named: str
+):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        create_app({"CX360_INSTANCE_PATH": str(tmp_path), "CX360_SECRET_KEY": "x", **settings})
