@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, text, update
@@ -19,10 +20,15 @@ from connector.scoring import (
     EmployeeRating as RatingValue,
 )
 from connector.scoring import (
+    NpsBucket,
+    NpsSummary,
     ScoringConfig,
     SurveyResponse,
     account_scorecard,
+    bucket_start,
     contact_scorecard,
+    nps_series,
+    population_nps,
 )
 from connector.scoring.model import as_utc
 from connector.scoring.nps import in_window, window_start
@@ -268,3 +274,40 @@ def responses_in_range(
     if touchpoint:
         query = query.where(Response.touchpoint == touchpoint)
     return [_response_value(row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class NpsOverRange:
+    window: NpsSummary
+    buckets: list[NpsBucket]
+
+
+def nps_over_range(
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    interval: str = "week",
+    account_id: int | None = None,
+    touchpoint: str | None = None,
+    end_counts: bool = False,
+) -> NpsOverRange:
+    """The NPS of ``[start, end)`` and per bucket: the one definition the dashboard, the weekly
+    summary and ``GET /api/v1/stats/nps`` show.
+
+    Buckets are whole calendar periods (weeks from Monday, UTC): a week has one value whatever
+    range shows it, so a range starting mid-week has a first bucket that counts its whole week
+    (also before ``start``) and is labelled with its Monday. The window counts ``[start, end)``
+    only, or ``[start, end]`` with ``end_counts`` (the API's ``to`` is an instant that counts).
+    """
+    loaded = responses_in_range(
+        session, start=bucket_start(start, interval), end=end, account_id=account_id,
+        touchpoint=touchpoint,
+    )  # fmt: skip
+    responses = [r for r in loaded if r.answered_at < end or (end_counts and r.answered_at == end)]
+    in_range = [r for r in responses if r.answered_at >= start]
+    last_instant = end if end_counts else end - timedelta(microseconds=1)
+    return NpsOverRange(
+        window=population_nps(in_range, now=last_instant, start=start),
+        buckets=nps_series(responses, start=start, end=end, interval=interval),
+    )

@@ -11,8 +11,8 @@ from connector.api.errors import fail
 from connector.api.schemas import ErrorOut, NpsStatsOut, NpsStatsQuery
 from connector.auth import protect
 from connector.ingest import find_account
-from connector.scorecards import responses_in_range
-from connector.scoring import NpsSummary, bucket_start, nps_series, population_nps, round1
+from connector.scorecards import nps_over_range
+from connector.scoring import NpsSummary, round1
 from connector.storage import utcnow
 
 stats_blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Statistics")
@@ -41,9 +41,11 @@ def _bucket(start: Any, end: Any, summary: NpsSummary) -> dict[str, Any]:
 def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     """NPS, N and margin of error per bucket
 
-    Each bucket counts the latest response per contact inside it (the first bucket its whole
-    period, also before `from`); `window` is [from, to] at once. Defaults: the last 12 weeks,
-    weekly. Filters: `account` (domain or CRM id), `touchpoint`.
+    Each bucket counts the latest response per contact inside it; buckets are whole calendar
+    periods (weeks from Monday), so the first counts its whole period, also before `from`, and
+    starts at that period's start. `window` is [from, to] at once. The dashboard and the weekly
+    summary show the same figures. Defaults: the last 12 weeks, weekly. Filters: `account`
+    (domain or CRM id), `touchpoint`.
     """
     from connector.app import db_session
 
@@ -58,18 +60,12 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
         if account is None:
             fail(404, f"No account with domain or CRM id {query['account']!r}.")
         account_id = account.id
-    # Load from the first bucket's own start, so that bucket counts its whole period.
-    responses = responses_in_range(
-        session,
-        start=bucket_start(start, query["interval"]),
-        end=end,
-        account_id=account_id,
-        touchpoint=query["touchpoint"],
-    )
-    buckets = nps_series(responses, start=start, end=end, interval=query["interval"])
-    whole = population_nps([r for r in responses if r.answered_at >= start], now=end, start=start)
+    nps = nps_over_range(
+        session, start=start, end=end, interval=query["interval"], account_id=account_id,
+        touchpoint=query["touchpoint"], end_counts=True,
+    )  # fmt: skip
     return {
         "interval": query["interval"],
-        "window": _bucket(start, end, whole),
-        "buckets": [_bucket(b.start, b.end, b.summary) for b in buckets],
+        "window": _bucket(start, end, nps.window),
+        "buckets": [_bucket(b.start, b.end, b.summary) for b in nps.buckets],
     }

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from connector.scorecards import account_key, contact_key, responses_in_range
+from connector.scorecards import account_key, contact_key, nps_over_range, responses_in_range
 from connector.scoring import (
     SEGMENTS,
     CsatSummary,
@@ -31,8 +31,6 @@ from connector.scoring import (
     band,
     bucket_start,
     csat_summary,
-    nps_series,
-    population_nps,
     reverse_nps,
     round1,
 )
@@ -363,12 +361,10 @@ def filter_options(session: Session) -> dict[str, Any]:
 
 
 def build_dashboard(session: Session, filters: Filters, config: ScoringConfig) -> Dashboard:
-    nps_responses = responses_in_range(
+    nps = nps_over_range(
         session, start=filters.start, end=filters.end, account_id=filters.account_id,
         touchpoint=filters.touchpoint,
     )  # fmt: skip
-    # Only answers before the range's end count: responses_in_range includes the end instant.
-    nps_responses = [r for r in nps_responses if r.answered_at < filters.end]
     csat_responses = responses_in_range(
         session, start=filters.start, end=filters.end, kind="csat",
         account_id=filters.account_id, touchpoint=filters.touchpoint,
@@ -376,8 +372,8 @@ def build_dashboard(session: Session, filters: Filters, config: ScoringConfig) -
     last_instant = filters.end - timedelta(microseconds=1)
     return Dashboard(
         filters=filters,
-        window=population_nps(nps_responses, now=last_instant, start=filters.start),
-        weeks=nps_series(nps_responses, start=filters.start, end=filters.end, interval="week"),
+        window=nps.window,
+        weeks=nps.buckets,
         csat=csat_summary(csat_responses, start=filters.start, now=last_instant, config=config),
         rnps=reverse_nps(_ratings_in_range(session, filters)),
         segments=segment_counts(session, filters.account_id),
@@ -433,12 +429,7 @@ def build_weekly_summary(
     week_start = bucket_start(day_start(week_of), "week")
     week = Filters(week_start, week_start + timedelta(weeks=1), account_id)
     trend_start = week_start - timedelta(weeks=DEFAULT_WEEKS - 1)
-    responses = [
-        r
-        for r in responses_in_range(session, start=trend_start, end=week.end, account_id=account_id)
-        if r.answered_at < week.end
-    ]
-    trend = nps_series(responses, start=trend_start, end=week.end, interval="week")
+    trend = nps_over_range(session, start=trend_start, end=week.end, account_id=account_id).buckets
     csat_responses = responses_in_range(
         session, start=week.start, end=week.end, kind="csat", account_id=account_id
     )

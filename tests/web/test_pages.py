@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -425,3 +426,40 @@ def test_given_sign_in_provider_without_its_settings_when_starting_then_error_na
 ):
     with pytest.raises(ConfigError, match=re.escape(named)):
         create_app({"CX360_INSTANCE_PATH": str(tmp_path), "CX360_SECRET_KEY": "x", **settings})
+
+
+_WEEK_ROW = re.compile(
+    r'<tr><th scope="row">([^<]+)</th><td>([^<]+)</td><td>[^<]+</td><td>(\d+)</td></tr>'
+)
+
+
+def test_given_range_starting_mid_week_when_shown_then_dashboard_summary_and_api_agree(
+    client: FlaskClient, key_of: KeyOf, samples: None
+):
+    """Wed 2 Sep - Sun 22 Nov 2026: every week has one value, labelled with its Monday."""
+    read = key_of("read")
+    sign_in(client, read)
+    html = client.get("/", query_string={"from": "2026-09-02", "to": "2026-11-22"})
+    rows = _WEEK_ROW.findall(html.get_data(as_text=True))
+    api = client.get(
+        "/api/v1/stats/nps",
+        query_string={"from": "2026-09-02T00:00:00Z", "to": "2026-11-22T23:59:59.999999Z",
+                      "interval": "week"},
+        headers={"Authorization": f"Bearer {read}"},
+    ).json  # fmt: skip
+    buckets = api["buckets"]
+    assert buckets[0]["start"].startswith("2026-08-31")  # the first week's Monday
+    assert rows[0][0] == "31 Aug 2026"
+    shown = [(label, score, int(n)) for label, score, n in rows]
+    expected = [
+        (date.fromisoformat(b["start"][:10]).strftime("%-d %b %Y"),  # the English day
+         "\u2013" if b["nps"] is None else f"{b['nps']:+.1f}" if b["nps"] else "0.0", b["n"])
+        for b in buckets
+    ]  # fmt: skip
+    assert shown == expected
+    assert sum(b["n"] for b in buckets) > 10  # the sample data has answers in these weeks
+    # The weekly summary of the first week shows the same week's figures.
+    summary = client.get("/summary", query_string={"week": "2026-09-02"}).get_data(as_text=True)
+    first = buckets[0]
+    assert f'data-figure="week-nps">{first["nps"]:+.1f}<' in summary
+    assert f"{first['n']} responses" in summary or f"{first['n']} response" in summary
