@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean chromium wrk translations
+.PHONY: demo test lint typecheck pytest clean chromium wrk systemd translations
 
 $(BIN)/.installed-dev: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/.installed-dev: pyproject.toml
 demo: $(BIN)/.installed-dev
 	$(BIN)/cx360 demo
 
-test: $(BIN)/.installed-dev chromium wrk
+test: $(BIN)/.installed-dev chromium wrk systemd
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -35,6 +35,10 @@ translations: $(BIN)/.installed-dev
 	$(BIN)/pybabel extract -F connector/web/babel.cfg -k lazy_gettext --no-location --omit-header --sort-output -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --width 100 --ignore-obsolete
 	$(BIN)/pybabel compile -d $(TRANSLATIONS)
+
+# systemd-analyze checks the units in deploy/systemd (tests/test_deploy.py).
+systemd:
+	command -v systemd-analyze >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq systemd)
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

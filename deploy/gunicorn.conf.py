@@ -1,0 +1,20 @@
+"""gunicorn settings for cx360's web server (copy to /etc/cx360/gunicorn.conf.py).
+
+Every value can be overridden from the environment file (GUNICORN_CMD_ARGS, or the
+variables below).
+"""
+
+import os
+
+bind = os.environ.get("CX360_BIND", "127.0.0.1:8360")  # behind a TLS-terminating proxy
+workers = int(os.environ.get("CX360_WEB_WORKERS", "4"))
+threads = 1
+timeout = 60  # a request that takes longer is a hang; ingest answers in milliseconds
+graceful_timeout = 20  # SIGTERM: finish requests in flight, then stop
+keepalive = 5
+max_requests = 10_000  # recycle workers now and then
+max_requests_jitter = 1_000
+forwarded_allow_ips = os.environ.get("CX360_FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"  # to the journal
+errorlog = "-"
+loglevel = "info"
