@@ -50,6 +50,43 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database {shown} at revision {current_revision(url)}")
 
 
+def _schema(url: str) -> tuple[str, str | None, str]:
+    """(the URL as shown, the database's revision, this release's head); one line on failure."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connector.storage.migrate import current_revision, head_revision
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        return shown, current_revision(url), head_revision()
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        message = f"database {shown} not reachable: {type(exc).__name__}: {cause}"
+        raise click.ClickException(message) from None
+
+
+@db_command.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and this release's newest one."""
+    shown, current, head = _schema(_config()["CX360_DATABASE_URL"])
+    state = "up to date" if current == head else "behind: run cx360 db upgrade"
+    click.echo(f"database {shown} at revision {current or 'none (empty)'}; "
+               f"this release: {head} ({state})")  # fmt: skip
+
+
+@db_command.command("check")
+def db_check() -> None:
+    """Exit 0 when the schema is at this release's newest revision, 1 when it is behind
+    (for deploy scripts and health checks)."""
+    shown, current, head = _schema(_config()["CX360_DATABASE_URL"])
+    if current != head:
+        click.echo(f"database {shown} is at revision {current or 'none (empty)'}, this release "
+                   f"needs {head}: run cx360 db upgrade", err=True)  # fmt: skip
+        raise SystemExit(1)
+    click.echo(f"database {shown} is at {head}, the newest revision")
+
+
 @click.group("apikey")
 def apikey_command() -> None:
     """API keys for the REST API."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from connector.storage import Base
-from connector.storage.migrate import current_revision, upgrade
+from connector.storage.migrate import current_revision, head_revision, upgrade
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -114,3 +117,38 @@ def _restore_schema_by_create_all(url: str) -> None:
     database = Database(url)
     database.create_all()
     database.dispose()
+
+
+def _db_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``cx360 db ...`` as an operator runs it, against ``url``."""
+    env = {**os.environ, "CX360_DATABASE_URL": url}
+    return subprocess.run([sys.executable, "-m", "connector.cli", "db", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def test_given_schema_behind_when_checking_then_exit_1_names_revisions_until_upgraded(
+    empty_database: str,
+):
+    head = head_revision()
+    empty = _db_command(empty_database, "check")
+    assert empty.returncode == 1
+    assert f"none (empty), this release needs {head}: run cx360 db upgrade" in empty.stderr
+    upgrade(empty_database, "0005")  # an older release's schema
+    behind = _db_command(empty_database, "check")
+    assert behind.returncode == 1 and "at revision 0005" in behind.stderr
+    current = _db_command(empty_database, "current")
+    assert current.returncode == 0 and "at revision 0005" in current.stdout
+    assert f"this release: {head} (behind" in current.stdout
+    upgrade(empty_database)
+    done = _db_command(empty_database, "check")
+    assert done.returncode == 0, done.stderr
+    assert f"is at {head}, the newest revision" in done.stdout
+
+
+def test_given_unreachable_database_when_checking_then_one_line_and_no_traceback():
+    down = _db_command("postgresql+psycopg://cx360@127.0.0.1:1/cx360", "check")
+    assert down.returncode == 1
+    assert down.stderr.startswith(
+        "Error: database postgresql+psycopg://cx360@127.0.0.1:1/cx360 not reachable"
+    )
+    assert "Traceback" not in down.stderr and len(down.stderr.strip().splitlines()) == 1
