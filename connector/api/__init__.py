@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_smorest import Blueprint as ApiBlueprint
 
+from connector.api.bodies import body_limit_blp
 from connector.api.health import health_blp
 from connector.api.ingest import ratings_blp, responses_blp
 from connector.api.people import people_blp
@@ -24,4 +25,4 @@ API_BLUEPRINTS: list[ApiBlueprint] = [
     unmatched_blp,
     people_blp,
 ]
-PLAIN_BLUEPRINTS: list[Blueprint] = [health_blp]
+PLAIN_BLUEPRINTS: list[Blueprint] = [body_limit_blp, health_blp]
