@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +18,10 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from connector.storage import Response, WebhookDelivery
 from connector.webhooks.signatures import sign_delighted, sign_standard_webhook, sign_typeform
-from tests.conftest import count_rows
+from tests.conftest import count_rows, served
 
 LIMIT = 1024 * 1024
 FIXTURES = Path(__file__).parents[1] / "webhooks" / "fixtures"
@@ -44,14 +42,8 @@ def server(app: Flask) -> Iterator[str]:
         CX360_TYPEFORM_COMMENT_REF="readable_ref_long_text",
         CX360_TYPEFORM_KIND="csat",
     )
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{http.server_port}"
-    finally:
-        http.shutdown()
-        thread.join()
+    with served(app) as url:
+        yield url
 
 
 def chunks(body: bytes, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -7,10 +7,8 @@ shared PostgreSQL and Redis are never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-from werkzeug.serving import make_server
 
-from tests.pipeline.conftest import Pipeline, make_pipeline
+from tests.conftest import served
+from tests.pipeline.conftest import make_pipeline
 from tests.reliability.harness import (
     Load,
     PrivatePostgres,
@@ -34,20 +32,6 @@ from tests.reliability.harness import (
 )
 
 SOURCE = "reliability"  # response_items' source; external_id is "r-<email>"
-
-
-@contextlib.contextmanager
-def served(pipeline: Pipeline) -> Iterator[str]:
-    """The app behind a real threaded HTTP server (as under gunicorn, each request its own
-    app context and teardown); yields its base URL."""
-    server = make_server("127.0.0.1", 0, pipeline.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 @dataclass
@@ -114,7 +98,7 @@ def test_given_postgres_restarted_mid_ingest_when_posting_then_503_nothing_lost_
     # a worker starting while the database is down exits (its ``db upgrade`` fails): the
     # restart under test is the one of a running system
     wait_until(lambda: "ready." in workers.logs(), 60, "the worker to be ready")
-    with served(pipeline) as base:
+    with served(pipeline.app) as base:
         sender = Sender(base, load, pipeline.headers("ingest"))
         thread = threading.Thread(target=sender.run, args=(time.monotonic() + 50,), daemon=True)
         thread.start()
