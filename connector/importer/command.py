@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +14,13 @@ from sqlalchemy.exc import OperationalError
 from connector.config import load_config
 from connector.importer.rows import FileFormatError
 from connector.importer.run import InvalidRows, import_file
-from connector.importer.validation import KINDS, ImportOptions, parse_column_options
+from connector.importer.validation import (
+    KINDS,
+    NAMED_DATE_FORMATS,
+    ImportOptions,
+    date_format_option,
+    parse_column_options,
+)
 from connector.scoring import ScoringConfig
 from connector.storage import Database, utcnow
 
@@ -50,6 +57,16 @@ MAX_ERRORS_SHOWN = 50
     help="Timezone of dates and times in the file that carry none.",
 )
 @click.option(
+    "--encoding",
+    help="Text encoding of FILE, e.g. utf-8 or cp1252. Default: UTF-8 (with or without BOM), "
+    "else Windows-1252 (Excel's default in Western Europe).",
+)
+@click.option(
+    "--date-format",
+    help="Format of dates and times in FILE besides ISO 8601: a strptime format such as "
+    f"'%d.%m.%Y %H:%M', or one of: {', '.join(NAMED_DATE_FORMATS)}.",
+)
+@click.option(
     "--skip-invalid",
     is_flag=True,
     help="Import the valid rows and write the invalid ones to a rejected file.",
@@ -58,7 +75,8 @@ MAX_ERRORS_SHOWN = 50
     "--rejected",
     "rejected_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where --skip-invalid writes rejected rows. Default: FILE.rejected.<ext> beside FILE.",
+    help="Where --skip-invalid writes rejected rows. Default: NAME.rejected.<ext> beside "
+    "FILE (history.csv: history.rejected.csv), written like FILE (delimiter, encoding).",
 )
 @click.option(
     "--recompute",
@@ -73,6 +91,8 @@ def import_command(
     columns: tuple[str, ...],
     file_format: str | None,
     timezone: str,
+    encoding: str | None,
+    date_format: str | None,
     skip_invalid: bool,
     rejected_path: Path | None,
     recompute: bool,
@@ -86,10 +106,18 @@ def import_command(
     try:
         mapping = parse_column_options(columns, kind)
         zone = ZoneInfo(timezone)
+        strptime_format = date_format_option(date_format) if date_format else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     except ZoneInfoNotFoundError as exc:
         raise click.BadParameter(f"unknown timezone {timezone!r}", param_hint="--timezone") from exc
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise click.BadParameter(
+                f"unknown encoding {encoding!r}", param_hint="--encoding"
+            ) from exc
     config = load_config()
     options = ImportOptions(
         kind=kind,
@@ -97,6 +125,8 @@ def import_command(
         columns=mapping,
         timezone=zone,
         csat_scale=int(config["CX360_CSAT_SCALE"]),
+        encoding=encoding,
+        date_format=strptime_format,
     )
     database = Database(config["CX360_DATABASE_URL"])
     console = Console(stderr=True)

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from connector.batching import chunked
 from connector.importer.rows import (
+    CsvLayout,
     FileFormat,
     FileFormatError,
     SourceRow,
-    csv_header,
+    csv_layout,
     detect_format,
     read_rows,
     write_rejected,
@@ -74,21 +75,21 @@ def default_rejected_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.rejected{path.suffix or '.csv'}")
 
 
-def _check_columns(path: Path, file_format: FileFormat, options: ImportOptions) -> list[str]:
+def _check_columns(path: Path, file_format: FileFormat, options: ImportOptions) -> CsvLayout | None:
     """Columns named by --column must exist: a typo would otherwise read as empty cells."""
     if file_format != "csv":
-        return []
-    header = csv_header(path)
+        return None
+    layout = csv_layout(path, options.encoding)
     missing = [
         f"{column!r} (for {name})"
         for name, column in options.columns.items()
-        if column not in {h.strip() for h in header}
+        if column not in layout.header
     ]
     if missing:
         raise FileFormatError(
-            f"{path}: column(s) {', '.join(missing)} not in the header: {', '.join(header)}"
+            f"{path}: column(s) {', '.join(missing)} not in the header: {', '.join(layout.header)}"
         )
-    return header
+    return layout
 
 
 def import_file(
@@ -112,8 +113,8 @@ def import_file(
     """
     started = time.perf_counter()
     file_format = file_format or detect_format(path)
-    header = _check_columns(path, file_format, options)
-    rows: list[SourceRow] = list(read_rows(path, file_format))
+    layout = _check_columns(path, file_format, options)
+    rows: list[SourceRow] = list(read_rows(path, file_format, options.encoding))
     summary = ImportSummary(path=path, file_format=file_format, rows=len(rows))
     store = store_ratings if options.is_rating else store_responses
     validating = progress.add_task("Validating", total=len(rows)) if progress else None
@@ -154,7 +155,7 @@ def import_file(
             (row, "; ".join(f"{e.field}: {e.message}" for e in errors))
             for row, errors in report.rejected
         ]
-        write_rejected(summary.rejected_path, file_format, rejected, header)
+        write_rejected(summary.rejected_path, file_format, rejected, layout)
     summary.stored = len(report.valid)
     summary.created, summary.updated = result.created, result.updated
     summary.unchanged = result.unchanged

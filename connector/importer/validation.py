@@ -32,6 +32,7 @@ KINDS = ("nps", "csat", "rating")
 _INTEGER_FIELDS = frozenset({"score", "relationship", "potential"})
 _DATETIME_FIELDS = frozenset({"answered_at", "rated_at"})
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+(?:\.0*)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
 def fields_for(kind: str | None) -> tuple[str, ...]:
@@ -66,6 +67,8 @@ class ImportOptions:
     columns: Mapping[str, str] = field(default_factory=dict)
     timezone: tzinfo = UTC
     csat_scale: int | None = None  # CX360_CSAT_SCALE; None: the current app's or 5
+    encoding: str | None = None  # None: UTF-8 (with or without BOM), else Windows-1252
+    date_format: str | None = None  # a strptime format (see date_format_option); None: ISO
 
     @property
     def is_rating(self) -> bool:
@@ -118,16 +121,70 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def _aware_iso(value: Any, timezone: tzinfo) -> Any:
+# --date-format's names for the formats spreadsheets write; anything else with a % is taken
+# as a strptime format.
+NAMED_DATE_FORMATS = {
+    "dd.mm.yyyy": "%d.%m.%Y",
+    "dd.mm.yyyy hh:mm": "%d.%m.%Y %H:%M",
+    "dd.mm.yyyy hh:mm:ss": "%d.%m.%Y %H:%M:%S",
+    "dd/mm/yyyy": "%d/%m/%Y",
+    "dd/mm/yyyy hh:mm": "%d/%m/%Y %H:%M",
+    "mm/dd/yyyy": "%m/%d/%Y",
+    "mm/dd/yyyy hh:mm": "%m/%d/%Y %H:%M",
+    "yyyy-mm-dd hh:mm": "%Y-%m-%d %H:%M",
+}
+ISO_FORMATS = "ISO 8601 (2026-11-20, 2026-11-20 09:30 or 2026-11-20T09:30:00+01:00)"
+
+
+def date_format_option(value: str) -> str:
+    """The strptime format of a ``--date-format`` value: a name above or a format with %."""
+    text = value.strip()
+    named = NAMED_DATE_FORMATS.get(text.lower())
+    if named:
+        return named
+    if "%" not in text:
+        raise ValueError(
+            f"--date-format {value!r}: expected a strptime format such as %d.%m.%Y, or one "
+            f"of: {', '.join(NAMED_DATE_FORMATS)}"
+        )
+    return text
+
+
+def accepted_dates(options: ImportOptions) -> str:
+    """What a date cell may look like under these options, for an error message."""
+    if options.date_format:
+        names = [n for n, f in NAMED_DATE_FORMATS.items() if f == options.date_format]
+        shown = f"{names[0]} ({options.date_format})" if names else options.date_format
+        return f"expected --date-format {shown} or {ISO_FORMATS}"
+    return (
+        f"expected {ISO_FORMATS}; for another format give --date-format, e.g. "
+        f"{', '.join(list(NAMED_DATE_FORMATS)[:2])} or a strptime format"
+    )
+
+
+def parse_datetime_cell(value: Any, options: ImportOptions) -> Any:
+    """A date/time cell as ISO 8601 with a timezone; left as it is when unreadable (the schema
+    then rejects it, and the import's message lists the accepted formats).
+
+    ``--date-format`` first, then ISO 8601; a value without a timezone is taken in the
+    import's timezone. The one place that reads dates of a file: extend it here.
+    """
     if not isinstance(value, str):
         return value
     text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return value  # the schema names the problem
+    parsed: datetime | None = None
+    if options.date_format:
+        try:
+            parsed = datetime.strptime(text, options.date_format)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return value  # the schema names the problem
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone)
+        parsed = parsed.replace(tzinfo=options.timezone)
     return parsed.isoformat()
 
 
@@ -150,7 +207,7 @@ def row_item(
         if name in _INTEGER_FIELDS:
             value = _whole_number(value)
         elif name in _DATETIME_FIELDS:
-            value = _aware_iso(value, options.timezone)
+            value = parse_datetime_cell(value, options)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)  # a JSON number as an id or a comment
         item[name] = value
@@ -197,7 +254,11 @@ def validate_rows(
             loaded = schema.load(item)
         except ValidationError as exc:
             errors = [
-                RowError(row.line, _column_label(name, options), message)
+                RowError(
+                    row.line,
+                    _column_label(name, options),
+                    _explained(name, message, row.values.get(options.column(name)), options),
+                )
                 for name, message in _messages(exc.messages)
             ]
             report.rejected.append((row, errors))
@@ -205,6 +266,18 @@ def validate_rows(
         report.valid.append(loaded)
         report.valid_lines.append(row.line)
     return report
+
+
+def _explained(name: str, message: str, cell: Any, options: ImportOptions) -> str:
+    """The schema's message, plus what to write instead for the usual spreadsheet habits."""
+    if not isinstance(cell, str) or not message.startswith("Not a valid"):
+        return message
+    if name in _DATETIME_FIELDS:
+        return f"{message.rstrip('.')}: {cell.strip()!r}; {accepted_dates(options)}."
+    if name in _INTEGER_FIELDS and _DECIMAL_COMMA.fullmatch(cell.strip()):
+        point = cell.strip().replace(",", ".")
+        return f"{message.rstrip('.')}: {cell.strip()!r} has a decimal comma; write {point}."
+    return message
 
 
 def _column_label(name: str, options: ImportOptions) -> str:

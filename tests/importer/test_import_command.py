@@ -239,3 +239,141 @@ def test_given_csat_scale_configured_when_importing_then_ratings_checked_against
     assert "csat.csv:3: score" in result.output and "between 1 and 10" in result.output
     assert "csat.csv:2" not in result.output
     assert _count(database_url, Response) == 0
+
+
+# --- Real exports (issue 18): standard quoting, German spreadsheets, empty files -------------
+
+EXPORT_HEADER = "external_id,kind,score,email,account_domain,answered_at,comment"
+
+
+def _text_file(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_given_doubled_quotes_around_a_delimiter_when_importing_then_comment_stored_whole(
+    run, database_url: str, tmp_path: Path
+):
+    path = _text_file(
+        tmp_path / "quotes.csv",
+        f"{EXPORT_HEADER}\n"
+        'q-1,nps,8,quote1@example.org,,2020-02-02T10:00:00+00:00,"Sagte: ""sehr gut"", danke"\n'
+        'q-2,nps,9,quote2@example.org,,2020-02-02T10:00:00+00:00,"Er sagte ""super"" und ging"\n',
+    )
+    result = run(str(path))
+    assert result.exit_code == 0, result.output
+    assert [r.comment for r in _responses(database_url)] == [
+        'Sagte: "sehr gut", danke',
+        'Er sagte "super" und ging',
+    ]
+
+
+def test_given_bom_and_quoted_newline_in_semicolon_file_when_importing_then_stored_as_written(
+    run, database_url: str, tmp_path: Path
+):
+    path = _text_file(
+        tmp_path / "excel.csv",
+        "\ufeffexternal_id;kind;score;email;comment\r\n"
+        'n-1;nps;10;nl@example.org;"Erste Zeile\r\nzweite; mit ""Zitat"""\r\n',
+    )
+    result = run(str(path))
+    assert result.exit_code == 0, result.output
+    [response] = _responses(database_url)
+    assert response.comment == 'Erste Zeile\r\nzweite; mit "Zitat"'
+
+
+GERMAN_EXCEL = (
+    "Antwort;Mail;Bewertung;Datum;Kommentar\r\n"
+    "g-1;anna@example.de;9;20.11.2026 14:30;Schön, weiter so\r\n"
+    "g-2;bernd@example.de;7,0;21.11.2026 08:05;Größe passt\r\n"
+)
+GERMAN_OPTIONS = (
+    "--kind", "nps",
+    "--column", "external_id=Antwort", "--column", "email=Mail", "--column", "score=Bewertung",
+    "--column", "answered_at=Datum", "--column", "comment=Kommentar",
+    "--timezone", "Europe/Berlin",
+)  # fmt: skip
+
+
+def test_given_german_excel_file_when_importing_with_date_format_then_dates_and_umlauts_right(
+    run, database_url: str, tmp_path: Path
+):
+    path = _text_file(tmp_path / "umfrage.csv", GERMAN_EXCEL.replace("7,0", "7"), "cp1252")
+    result = run(str(path), *GERMAN_OPTIONS, "--date-format", "dd.mm.yyyy hh:mm")
+    assert result.exit_code == 0, result.output
+    first, second = _responses(database_url)
+    assert first.comment == "Schön, weiter so" and second.comment == "Größe passt"
+    assert first.answered_at is not None
+    # 14:30 in Berlin in November (CET, UTC+1) is 13:30 UTC
+    assert first.answered_at.replace(tzinfo=None).isoformat() == "2026-11-20T13:30:00"
+
+
+@pytest.mark.parametrize("given", ["%d.%m.%Y %H:%M", "DD.MM.YYYY HH:MM"])
+def test_given_date_format_as_strptime_or_name_when_importing_then_both_read(
+    run, database_url: str, tmp_path: Path, given: str
+):
+    path = _text_file(tmp_path / "u.csv", GERMAN_EXCEL.replace("7,0", "7"), "cp1252")
+    result = run(str(path), *GERMAN_OPTIONS, "--encoding", "cp1252", "--date-format", given)
+    assert result.exit_code == 0, result.output
+    assert _count(database_url, Response) == 2
+
+
+def test_given_german_dates_without_date_format_when_importing_then_accepted_formats_listed(
+    run, database_url: str, tmp_path: Path
+):
+    path = _text_file(tmp_path / "umfrage.csv", GERMAN_EXCEL, "cp1252")
+    result = run(str(path), *GERMAN_OPTIONS)
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"{path}:2: answered_at (column 'Datum'): Not a valid datetime: '20.11.2026 14:30'" in (
+        output
+    )
+    assert "expected ISO 8601" in output and "--date-format" in output
+    assert "dd.mm.yyyy hh:mm" in output
+    assert f"{path}:3: score (column 'Bewertung'): Not a valid integer: '7,0' has a decimal " in (
+        output
+    )
+    assert "comma; write 7.0." in output
+    assert _count(database_url, Response) == 0
+
+
+def test_given_semicolon_windows_1252_file_when_skipping_invalid_then_rejected_file_written_alike(
+    run, database_url: str, tmp_path: Path
+):
+    path = _text_file(tmp_path / "umfrage.csv", GERMAN_EXCEL, "cp1252")
+    result = run(str(path), *GERMAN_OPTIONS, "--date-format", "dd.mm.yyyy hh:mm", "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    rejected = tmp_path / "umfrage.rejected.csv"
+    text = rejected.read_bytes().decode("cp1252")
+    lines = text.split("\r\n")
+    assert lines[0] == "Antwort;Mail;Bewertung;Datum;Kommentar;cx360_error"
+    assert lines[1].startswith("g-2;bernd@example.de;7,0;21.11.2026 08:05;Größe passt;")
+    assert "decimal comma" in lines[1]
+    assert _count(database_url, Response) == 1
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "\ufeff"])
+def test_given_empty_file_when_importing_then_says_the_file_is_empty(
+    run, tmp_path: Path, content: str
+):
+    path = _text_file(tmp_path / "leer.csv", content)
+    result = run(str(path), "--kind", "nps", "--column", "score=Rating")
+    assert result.exit_code == 1
+    assert f"{path}: the file is empty; expected a header line, then rows" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--encoding", "klingon"], "unknown encoding 'klingon'"),
+        (["--date-format", "tt.mm.jjjj"], "expected a strptime format such as %d.%m.%Y"),
+        (["--encoding", "utf-8"], "not utf-8 text (invalid start byte at byte"),
+    ],
+)
+def test_given_bad_encoding_or_date_format_when_importing_then_clear_error(
+    run, tmp_path: Path, args: list[str], message: str
+):
+    path = _text_file(tmp_path / "umfrage.csv", GERMAN_EXCEL, "cp1252")
+    result = run(str(path), *GERMAN_OPTIONS, *args)
+    assert result.exit_code != 0
+    assert message in " ".join(result.output.split())

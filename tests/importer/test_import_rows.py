@@ -11,6 +11,7 @@ import pytest
 
 from connector.importer.rows import (
     ERROR_COLUMN,
+    CsvLayout,
     SourceRow,
     detect_format,
     read_rows,
@@ -164,7 +165,9 @@ def test_given_mixed_rows_when_validating_then_every_error_named_by_line_and_fie
     assert shown == [
         "h.csv:3: email (column 'Mail'): Not a valid email address.",
         "h.csv:4: kind: Must be one of: nps, csat.",
-        "h.csv:5: answered_at (column 'when'): Not a valid datetime.",
+        "h.csv:5: answered_at (column 'when'): Not a valid datetime: 'yesterday'; expected "
+        "ISO 8601 (2026-11-20, 2026-11-20 09:30 or 2026-11-20T09:30:00+01:00); for another "
+        "format give --date-format, e.g. dd.mm.yyyy, dd.mm.yyyy hh:mm or a strptime format.",
         "h.csv:5: score (column 'Rating'): Missing data for required field.",
         "h.csv:6: score (column 'Rating'): Must be between 0 and 10 for kind nps.",
     ]
@@ -193,7 +196,7 @@ def test_given_rejected_rows_when_writing_then_same_format_with_error_column(
 ):
     rows = [(SourceRow(3, {"email": "x", "score": "11"}), "score: too high")]
     path = tmp_path / f"rejected.{file_format}"
-    write_rejected(path, file_format, rows, ["email", "score"])  # type: ignore[arg-type]
+    write_rejected(path, file_format, rows, CsvLayout("utf-8", ",", ["email", "score"]))  # type: ignore[arg-type]
     back = list(read_rows(path, file_format))  # type: ignore[arg-type]
     assert back[0].values[ERROR_COLUMN] == "score: too high"
     assert str(back[0].values["score"]) == "11"
