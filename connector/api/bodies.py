@@ -17,7 +17,7 @@ import io
 from typing import IO
 
 from flask import Blueprint, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.wsgi import get_input_stream
 
 body_limit_blp = Blueprint("body_limit", __name__)
@@ -72,3 +72,14 @@ def read_whole_body() -> None:
         raise _too_large(limit)
     # werkzeug's cached_property takes an assigned value: every later read sees this body
     request.stream = io.BytesIO(read_limited(stream, limit))
+
+
+def require_json_body() -> None:
+    """415 for a body sent without ``Content-Type: application/json``: it would otherwise be
+    read as no body at all, and every required field reported missing."""
+    if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+        sent = request.headers.get("Content-Type")
+        raise UnsupportedMediaType(
+            "Send the body as JSON with Content-Type: application/json "
+            + (f"(got {sent!r})." if sent else "(the request has no Content-Type).")
+        )

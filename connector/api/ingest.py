@@ -15,6 +15,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from connector.api.bodies import require_json_body
 from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, ResponseBatchIn
 from connector.auth import protect
 from connector.ingest import (
@@ -39,6 +40,8 @@ ratings_blp = Blueprint(
 
 protect(responses_blp, "ingest")
 protect(ratings_blp, "ingest")
+responses_blp.before_request(require_json_body)
+ratings_blp.before_request(require_json_body)
 
 
 def ingest(
@@ -93,14 +96,16 @@ class Responses(MethodView):
     @responses_blp.alt_response(401, schema=ErrorOut, description="No or invalid API key")
     @responses_blp.alt_response(403, schema=ErrorOut, description="Key lacks scope ingest")
     @responses_blp.alt_response(413, schema=ErrorOut, description="Body over the size limit")
+    @responses_blp.alt_response(415, schema=ErrorOut, description="Body not sent as JSON")
     @responses_blp.alt_response(503, schema=ErrorOut, description="Storage unavailable; retry")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Store survey responses (NPS or CSAT)
 
-        A single response object or `{"responses": [...]}` (up to 1,000). The batch is atomic:
-        one invalid item fails the request with 422 naming each bad item and field, and nothing
-        is stored. A resend with the same `source` and `external_id` updates the stored
-        response instead of adding one.
+        A single response object or `{"responses": [...]}` (up to 1,000), sent with
+        `Content-Type: application/json`. The batch is atomic: one invalid item fails the
+        request with 422 naming every bad field of every bad item (a single object's fields
+        without a batch index), and nothing is stored. A resend with the same `source` and
+        `external_id` updates the stored response instead of adding one.
         """
         return ingest(body["responses"], store_responses, "response")
 
@@ -112,6 +117,8 @@ class Ratings(MethodView):
     @ratings_blp.response(200, IngestResultOut)
     @ratings_blp.alt_response(401, schema=ErrorOut, description="No or invalid API key")
     @ratings_blp.alt_response(403, schema=ErrorOut, description="Key lacks scope ingest")
+    @ratings_blp.alt_response(413, schema=ErrorOut, description="Body over the size limit")
+    @ratings_blp.alt_response(415, schema=ErrorOut, description="Body not sent as JSON")
     @ratings_blp.alt_response(503, schema=ErrorOut, description="Storage unavailable; retry")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Store employee ratings of customers (reverse NPS)

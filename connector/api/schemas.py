@@ -183,17 +183,22 @@ class _Input(Schema):
                 error_store.store_error([self.error_messages["unknown"]], key, index)
         return loaded
 
-    def _require_person(self, data: dict[str, Any], *, account_allowed: bool) -> None:
-        if data.get("email") or data.get("crm_id"):
+    def _require_person(
+        self, data: dict[str, Any], original: Any, *, account_allowed: bool
+    ) -> None:
+        keys: tuple[str, ...] = ("email", "crm_id")
+        if account_allowed:
+            keys += ("account_crm_id", "account_domain")
+        # A key given but invalid is absent from data; its own error says what is wrong.
+        failed = original if isinstance(original, Mapping) else {}
+        if any(data.get(key) or (key not in data and failed.get(key)) for key in keys):
             return
-        if account_allowed and (data.get("account_crm_id") or data.get("account_domain")):
-            return
-        keys = (
+        named = (
             "email, crm_id, account_crm_id or account_domain"
             if account_allowed
             else ("email or crm_id")
         )
-        raise ValidationError(f"Give {keys}.", field_name="email")
+        raise ValidationError(f"Give {named}.", field_name="email")
 
 
 class ResponseIn(_Input):
@@ -222,9 +227,11 @@ class ResponseIn(_Input):
     source = _source()
     external_id = _optional_text(_KEY)
 
-    @validates_schema
-    def check(self, data: dict[str, Any], **_: Any) -> None:
-        self._require_person(data, account_allowed=False)
+    # Run despite field errors: a score out of its kind's range is reported beside a bad
+    # email, not found by the next request.
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def check(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        self._require_person(data, original, account_allowed=False)
         kind, score = data.get("kind"), data.get("score")
         if kind is None or score is None:
             return
@@ -235,30 +242,52 @@ class ResponseIn(_Input):
             )
 
 
-class ResponseBatchIn(Schema):
-    """``{"responses": [...]}``; a single response object is accepted as well."""
+class _BatchIn(Schema):
+    """``{"<items>": [...]}``, or a single item object; ``items_key`` names the list field.
+
+    A single object's errors are reported as its own (``{"score": [...]}``), without the
+    batch's key and index the sender never wrote.
+    """
+
+    items_key: str
+    item_name: str
 
     class Meta:
         unknown = RAISE
 
-    responses = fields.List(fields.Nested(ResponseIn), required=True,
-                validate=validate.Length(min=1))  # fmt: skip
-
     @pre_load
     def wrap_single(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict) and "responses" not in data:
-            return {"responses": [data]}
+        if self._single(data):
+            return {self.items_key: [data]}
         return data
+
+    def _single(self, data: Any) -> bool:
+        return isinstance(data, dict) and self.items_key not in data
 
     @validates_schema
     def check_size(self, data: dict[str, Any], **_: Any) -> None:
-        count, limit = len(data.get("responses", [])), _max_batch()
+        count, limit = len(data.get(self.items_key, [])), _max_batch()
         if count == 0:
-            raise ValidationError("Give at least one response.", field_name="responses")
+            raise ValidationError(f"Give at least one {self.item_name}.", field_name=self.items_key)
         if count > limit:
             raise ValidationError(
-                f"At most {limit} responses per request (got {count}).", field_name="responses"
+                f"At most {limit} {self.items_key} per request (got {count}).",
+                field_name=self.items_key,
             )
+
+    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **_: Any) -> None:
+        messages = error.messages
+        item = messages.get(self.items_key) if isinstance(messages, Mapping) else None
+        if self._single(data) and isinstance(item, Mapping) and list(item) == [0]:
+            raise ValidationError(item[0], data=data) from error
+
+
+class ResponseBatchIn(_BatchIn):
+    """``{"responses": [...]}``; a single response object is accepted as well."""
+
+    items_key, item_name = "responses", "response"
+    responses = fields.List(fields.Nested(ResponseIn), required=True,
+                validate=validate.Length(min=1))  # fmt: skip
 
 
 class RatingIn(_Input):
@@ -276,33 +305,17 @@ class RatingIn(_Input):
     source = _source()
     external_id = _optional_text(_KEY)
 
-    @validates_schema
-    def check(self, data: dict[str, Any], **_: Any) -> None:
-        self._require_person(data, account_allowed=True)
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def check(self, data: dict[str, Any], original: Any, **_: Any) -> None:
+        self._require_person(data, original, account_allowed=True)
 
 
-class RatingBatchIn(Schema):
-    class Meta:
-        unknown = RAISE
+class RatingBatchIn(_BatchIn):
+    """``{"ratings": [...]}``; a single rating object is accepted as well."""
 
+    items_key, item_name = "ratings", "rating"
     ratings = fields.List(fields.Nested(RatingIn), required=True,
               validate=validate.Length(min=1))  # fmt: skip
-
-    @pre_load
-    def wrap_single(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict) and "ratings" not in data:
-            return {"ratings": [data]}
-        return data
-
-    @validates_schema
-    def check_size(self, data: dict[str, Any], **_: Any) -> None:
-        count, limit = len(data.get("ratings", [])), _max_batch()
-        if count == 0:
-            raise ValidationError("Give at least one rating.", field_name="ratings")
-        if count > limit:
-            raise ValidationError(
-                f"At most {limit} ratings per request (got {count}).", field_name="ratings"
-            )
 
 
 def load_each(schema: Schema, items: Sequence[Any]) -> list[dict[str, Any]]:

@@ -201,7 +201,7 @@ def test_given_rating_without_customer_when_posted_then_422_names_email(
     body = {"employee": "a@corp.example", "relationship": 5, "potential": 5}
     reply = post(client, "/api/v1/ratings", body, ingest_headers)
     assert reply.status_code == 422
-    assert "email" in reply.json["errors"]["json"]["ratings"]["0"]
+    assert "email" in reply.json["errors"]["json"]  # a single object: no batch index
 
 
 @pytest.mark.parametrize("field", ["relationship", "potential"])
@@ -212,4 +212,91 @@ def test_given_rating_out_of_range_when_posted_then_422_names_field(
             "potential": 5, field: 11}  # fmt: skip
     reply = post(client, "/api/v1/ratings", body, ingest_headers)
     assert reply.status_code == 422
-    assert field in reply.json["errors"]["json"]["ratings"]["0"]
+    assert field in reply.json["errors"]["json"]
+
+
+# --- Errors that say everything at once (issue 18 #4) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [({}, "has no Content-Type"), ({"Content-Type": "text/plain"}, "got 'text/plain'")],
+    ids=["missing", "text-plain"],
+)
+@pytest.mark.parametrize("path", ["/api/v1/responses", "/api/v1/ratings"])
+def test_given_json_body_without_json_content_type_when_posted_then_415_saying_so(
+    app: Flask,
+    client: FlaskClient,
+    ingest_headers: dict[str, str],
+    path: str,
+    headers: dict[str, str],
+    named: str,
+):
+    reply = client.post(path, data=json.dumps(NPS), headers={**ingest_headers, **headers})
+    assert reply.status_code == 415, reply.json
+    assert reply.json["code"] == 415
+    assert "Content-Type: application/json" in reply.json["message"]
+    assert named in reply.json["message"]
+    assert "Missing data" not in json.dumps(reply.json)
+    assert count_rows(app, Response) == 0
+
+
+def test_given_items_with_several_bad_fields_when_posted_then_every_field_of_every_item_named(
+    app: Flask, client: FlaskClient, ingest_headers: dict[str, str]
+):
+    items = [
+        {**NPS, "external_id": "a", "email": "not-an-address", "score": 11},
+        {**NPS, "external_id": "b"},
+        {**NPS, "external_id": "c", "kind": "ces", "answered_at": "gestern"},
+    ]
+    reply = post(client, "/api/v1/responses", {"responses": items}, ingest_headers)
+    assert reply.status_code == 422
+    assert reply.json["errors"]["json"] == {
+        "responses": {
+            "0": {
+                "email": ["Not a valid email address."],
+                "score": ["Must be between 0 and 10 for kind nps."],
+            },
+            "2": {
+                "kind": ["Must be one of: nps, csat."],
+                "answered_at": ["Not a valid datetime."],
+            },
+        }
+    }
+    assert count_rows(app, Response) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        (
+            "/api/v1/responses",
+            {**NPS, "email": "not-an-address", "score": 11},
+            {
+                "email": ["Not a valid email address."],
+                "score": ["Must be between 0 and 10 for kind nps."],
+            },
+        ),
+        (
+            "/api/v1/ratings",
+            {"employee": "a@corp.example", "email": "x", "relationship": 11, "potential": 5},
+            {
+                "email": ["Not a valid email address."],
+                "relationship": [
+                    "Must be greater than or equal to 0 and less than or equal to 10."
+                ],
+            },
+        ),
+    ],
+    ids=["response", "rating"],
+)
+def test_given_single_invalid_object_when_posted_then_its_errors_without_a_batch_index(
+    client: FlaskClient,
+    ingest_headers: dict[str, str],
+    path: str,
+    body: dict[str, Any],
+    expected: dict[str, Any],
+):
+    reply = post(client, path, body, ingest_headers)
+    assert reply.status_code == 422
+    assert reply.json["errors"]["json"] == expected

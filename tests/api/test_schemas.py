@@ -139,7 +139,10 @@ def test_given_batch_with_bad_items_when_loading_then_each_bad_item_named_with_i
         "responses": {
             0: {"email": ["Not a valid email address."]},
             2: {"email": ["Give email or crm_id."]},
-            3: {"score": ["Missing data for required field."]},
+            3: {
+                "score": ["Missing data for required field."],
+                "email": ["Give email or crm_id."],
+            },
         }
     }
     assert errors_of(RatingBatchIn(), {"ratings": [RATING, {**RATING, "potential": 11}]}) == {
