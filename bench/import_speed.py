@@ -5,9 +5,14 @@ contacts at 500 accounts) into a fresh SQLite database, through the same functio
 command uses: read, validate every row, store with outbox rows, recompute scorecards.
 
     .venv/bin/python bench/import_speed.py [--rows 20000] [--runs 3] [--profile]
+        [--baseline REV]
 
-Target (issue 6): at least 10,000 rows/s. ``--profile`` prints where the time goes per phase
-and the top functions of one run.
+Targets (issues 6 and 18): at least 10,000 rows/s, and with ``--baseline REV`` no slower than
+the code at git revision REV (within 5 %, the noise of a shared machine). ``--baseline`` runs
+that revision's ``connector`` (and ``tasks``) package, taken with ``git archive`` into a
+temporary folder, on the same file, run by run beside the current code, each run a process
+of its own with its side's package first on ``sys.path``; the two are printed side by side.
+``--profile`` prints where the time goes per phase and the top functions of one run.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from __future__ import annotations
 import argparse
 import cProfile
 import csv
+import io
+import os
 import pstats
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,6 +40,8 @@ from connector.scoring import ScoringConfig
 from connector.storage import Database
 
 TARGET_ROWS_PER_SECOND = 10_000
+TARGET_RATIO = 0.95
+ROOT = Path(__file__).resolve().parent.parent
 COMMENTS = ["", "", "Great support", "Too slow", "Missing the export we need", "Fine"]
 
 
@@ -91,33 +102,100 @@ def phases(csv_path: Path, workdir: Path) -> None:
     stats.print_stats(25)
 
 
+def checkout(revision: str, folder: Path) -> Path:
+    """The ``connector`` and ``tasks`` packages as they were at ``revision``, under ``folder``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", revision, "connector", "tasks"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def run_in_process(code: Path, csv_path: Path, workdir: Path, number: int) -> tuple[float, int]:
+    """One run in a process of its own whose ``connector`` is the one under ``code``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]),
+    }
+    output = subprocess.run(
+        [sys.executable, __file__, "--one-run", str(csv_path), str(workdir), str(number)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=code,
+    ).stdout.split()
+    seconds, created, package = float(output[0]), int(output[1]), Path(output[2])
+    assert package.is_relative_to(code), f"ran {package}, not the code under {code}"
+    return seconds, created
+
+
+def one_run(csv_path: str, workdir: str, number: str) -> int:
+    import connector
+
+    seconds, created = run_once(Path(csv_path), Path(workdir), int(number))
+    print(seconds, created, Path(connector.__file__).resolve().parent.parent)
+    return 0
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows} rows in {seconds:.2f} s = {rows / seconds:>7,.0f} rows/s"
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--one-run"]:  # a run of run_in_process
+        return one_run(*sys.argv[2:5])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--baseline", metavar="REV", help="also run the code at git revision REV")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cx360-bench-") as tmp:
         workdir = Path(tmp)
         csv_path = workdir / "history.csv"
         write_history(csv_path, args.rows)
-        rates = []
+        sides = {"current": ROOT}
+        if args.baseline:
+            sides[f"baseline {args.baseline}"] = checkout(args.baseline, workdir / "baseline")
+        rates: dict[str, list[float]] = {side: [] for side in sides}
         for number in range(args.runs):
-            seconds, created = run_once(csv_path, workdir, number)
-            assert created == args.rows, f"expected {args.rows} new rows, got {created}"
-            rates.append(args.rows / seconds)
-            print(
-                f"run {number + 1}: {args.rows} rows in {seconds:.2f} s = {rates[-1]:,.0f} rows/s"
-            )
-        median = statistics.median(rates)
-        verdict = "OK" if median >= TARGET_ROWS_PER_SECOND else "BELOW TARGET"
+            shown = []
+            for index, (side, code) in enumerate(sides.items()):
+                seconds, created = run_in_process(code, csv_path, workdir, number * 10 + index)
+                assert created == args.rows, f"{side}: expected {args.rows} new rows, got {created}"
+                rates[side].append(args.rows / seconds)
+                shown.append(f"{side}: {rate(args.rows, seconds)}")
+            print(f"run {number + 1}: " + " | ".join(shown))
+        medians = {side: statistics.median(values) for side, values in rates.items()}
         print(
-            f"median: {median:,.0f} rows/s over {args.runs} runs "
-            f"(target {TARGET_ROWS_PER_SECOND:,}) {verdict}"
+            f"median over {args.runs} runs: "
+            + " | ".join(f"{side} {value:,.0f} rows/s" for side, value in medians.items())
         )
+        current = medians["current"]
+        results = [
+            (
+                current >= TARGET_ROWS_PER_SECOND,
+                f"current {current:,.0f} rows/s (target >= {TARGET_ROWS_PER_SECOND:,})",
+            )
+        ]
+        if args.baseline:
+            ratio = current / medians[f"baseline {args.baseline}"]
+            print(f"ratio current/baseline: {ratio:.2f}x")
+            results.append(
+                (ratio >= TARGET_RATIO, f"current/baseline {ratio:.2f}x (target >= {TARGET_RATIO})")
+            )
         if args.profile:
             phases(csv_path, workdir)
-    return 0 if median >= TARGET_ROWS_PER_SECOND else 1
+    print()
+    for ok, what in results:
+        print(f"  {'PASS' if ok else 'FAIL'}: {what}")
+    passed = all(ok for ok, _ in results)
+    print(f"{'PASS' if passed else 'FAIL'} ({sum(ok for ok, _ in results)}/{len(results)} targets)")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

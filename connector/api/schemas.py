@@ -186,12 +186,17 @@ class _Input(Schema):
     def _require_person(
         self, data: dict[str, Any], original: Any, *, account_allowed: bool
     ) -> None:
+        if data.get("email") or data.get("crm_id"):  # the common case first: loads are hot
+            return
         keys: tuple[str, ...] = ("email", "crm_id")
         if account_allowed:
+            if data.get("account_crm_id") or data.get("account_domain"):
+                return
             keys += ("account_crm_id", "account_domain")
         # A key given but invalid is absent from data; its own error says what is wrong.
-        failed = original if isinstance(original, Mapping) else {}
-        if any(data.get(key) or (key not in data and failed.get(key)) for key in keys):
+        if isinstance(original, Mapping) and any(
+            key not in data and original.get(key) for key in keys
+        ):
             return
         named = (
             "email, crm_id, account_crm_id or account_domain"

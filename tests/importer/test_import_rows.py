@@ -164,6 +164,7 @@ def test_given_mixed_rows_when_validating_then_every_error_named_by_line_and_fie
     shown = sorted(error.format("h.csv") for error in report.errors)
     assert shown == [
         "h.csv:3: email (column 'Mail'): Not a valid email address.",
+        "h.csv:3: score (column 'Rating'): Must be between 0 and 10 for kind nps.",
         "h.csv:4: kind: Must be one of: nps, csat.",
         "h.csv:5: answered_at (column 'when'): Not a valid datetime: 'yesterday'; expected "
         "ISO 8601 (2026-11-20, 2026-11-20 09:30 or 2026-11-20T09:30:00+01:00); for another "
