@@ -144,3 +144,11 @@ def test_validation_speed_prints_cost_per_item_of_each_schema():
         assert re.search(rf"(PASS|FAIL): {schema}: [\d.]+ us per item \(target <= 20\)", out)
     assert re.search(r"ResponseBatchIn\.load, 1,000 per body\s+median\s+[\d.]+ us", out)
     assert re.search(r"baseline: same keys, Raw fields\s+median\s+[\d.]+ us", out)
+
+
+def test_import_speed_prints_current_and_baseline_side_by_side():
+    out = run("import_speed.py", "--rows", "300", "--runs", "1", "--baseline", "HEAD")
+    assert re.search(r"run 1: current: 300 rows in [\d.]+ s = +[\d,]+ rows/s \| "
+                     r"baseline HEAD: 300 rows in [\d.]+ s = +[\d,]+ rows/s", out)  # fmt: skip
+    assert re.search(r"median over 1 runs: current [\d,]+ rows/s \| baseline HEAD [\d,]+", out)
+    assert re.search(r"ratio current/baseline: [\d.]+x", out)
