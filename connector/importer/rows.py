@@ -103,14 +103,22 @@ def _empty(path: Path) -> FileFormatError:
     return FileFormatError(f"{path}: the file is empty; expected a header line, then rows")
 
 
-def csv_layout(path: Path, encoding: str | None = None) -> CsvLayout:
-    """The encoding, delimiter and header of a CSV file (an empty file is an error)."""
+def _open_csv(path: Path, encoding: str | None) -> tuple[Any, CsvLayout]:
+    """A reader past the header, and the file's layout (an empty file is an error)."""
     text, used = decode(path, encoding)
     reader, delimiter = _reader(text)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise FileFormatError(f"{path}:{reader.line_num}: {exc}") from exc
     if not header or not any(name.strip() for name in header):
         raise _empty(path)
-    return CsvLayout(used, delimiter, [name.strip() for name in header])
+    return reader, CsvLayout(used, delimiter, [name.strip() for name in header])
+
+
+def csv_layout(path: Path, encoding: str | None = None) -> CsvLayout:
+    """The encoding, delimiter and header of a CSV file."""
+    return _open_csv(path, encoding)[1]
 
 
 def read_rows(
@@ -124,11 +132,8 @@ def read_rows(
 
 
 def _csv_rows(path: Path, encoding: str | None) -> Iterator[SourceRow]:
-    reader, _ = _reader(decode(path, encoding)[0])
-    header = next(reader, None)
-    if not header or not any(name.strip() for name in header):
-        raise _empty(path)
-    header = [name.strip() for name in header]
+    reader, layout = _open_csv(path, encoding)
+    header = layout.header
     start = reader.line_num + 1
     try:
         for record in reader:
