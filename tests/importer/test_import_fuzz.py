@@ -1,9 +1,10 @@
 """Round trip of ``cx360 import``: what a standard CSV writer wrote is what gets stored.
 
-Hypothesis writes comments of arbitrary text, rich in quotes, delimiters and line breaks, with
+Hypothesis writes cells of arbitrary text (comment, touchpoint, channel), rich in quotes,
+delimiters and line breaks, with
 Python's ``csv.writer`` (the dialect of Excel, Google Sheets and the survey tools' exports)
 under each delimiter and encoding the importer reads; the import into SQLite must store every
-comment as written (less the blanks around it, which every text field drops).
+cell as written (less the blanks around it, which every text field drops).
 """
 
 from __future__ import annotations
@@ -54,18 +55,21 @@ def database() -> Iterator[tuple[Database, Path]]:
             db.dispose()
 
 
-def _stored_comments(db: Database, ids: list[str]) -> list[str | None]:
+TEXT_COLUMNS = ("comment", "touchpoint", "channel")
+
+
+def _stored_cells(db: Database, ids: list[str]) -> list[tuple[str | None, ...]]:
+    columns = [getattr(Response, name) for name in TEXT_COLUMNS]
     with db.session() as session:
-        by_id = dict(
-            session.execute(
-                select(Response.external_id, Response.comment).where(Response.external_id.in_(ids))
-            ).all()
-        )
+        stored = session.execute(
+            select(Response.external_id, *columns).where(Response.external_id.in_(ids))
+        ).all()
+    by_id = {external_id: tuple(cells) for external_id, *cells in stored}
     return [by_id[i] for i in ids]
 
 
 @settings(
-    max_examples=200,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -74,15 +78,16 @@ def test_given_csv_written_by_a_standard_writer_when_imported_then_every_cell_st
     database: tuple[Database, Path], data: st.DataObject, encoding: str, delimiter: str
 ):
     db, folder = database
-    comments = data.draw(st.lists(cells(encoding), min_size=1, max_size=6), label="comments")
+    row_cells = st.tuples(*(cells(encoding) for _ in TEXT_COLUMNS))
+    rows = data.draw(st.lists(row_cells, min_size=1, max_size=6), label="rows")
     name_encoding = data.draw(st.booleans(), label="--encoding given")
     run = uuid.uuid4().hex[:12]
-    ids = [f"{run}-{n}" for n in range(len(comments))]
+    ids = [f"{run}-{n}" for n in range(len(rows))]
     text = io.StringIO(newline="")
     writer = csv.writer(text, delimiter=delimiter)
-    writer.writerow(["external_id", "kind", "score", "email", "comment"])
-    for external_id, comment in zip(ids, comments, strict=True):
-        writer.writerow([external_id, "nps", 7, f"p{external_id}@example.org", comment])
+    writer.writerow(["external_id", "kind", "score", "email", *TEXT_COLUMNS])
+    for external_id, texts in zip(ids, rows, strict=True):
+        writer.writerow([external_id, "nps", 7, f"p{external_id}@example.org", *texts])
     content = text.getvalue().encode(encoding)
     if encoding == "cp1252" and not name_encoding:
         # Detection reads valid UTF-8 as UTF-8: a Windows-1252 text that happens to be valid
@@ -103,5 +108,6 @@ def test_given_csv_written_by_a_standard_writer_when_imported_then_every_cell_st
         scoring=ScoringConfig(),
     )
 
-    assert summary.rejected == 0 and summary.stored == len(comments)
-    assert _stored_comments(db, ids) == [comment.strip() or None for comment in comments]
+    assert summary.rejected == 0 and summary.stored == len(rows)
+    expected = [tuple(cell.strip() or None for cell in texts) for texts in rows]
+    assert _stored_cells(db, ids) == expected
