@@ -2,8 +2,10 @@
 
 A row becomes a dict of the fields ``ResponseIn`` (or ``RatingIn``) knows, read from the
 columns the options name (``--column score=Rating``); empty cells count as absent. Spreadsheet
-habits are forgiven where the meaning is plain: ``"9"`` and ``"9.0"`` are the number 9, and a
-date or time without a timezone is taken in the import's timezone (UTC unless given). Rows
+habits are forgiven where the meaning is plain: ``"9"`` and ``"9.0"`` are the number 9, dates
+are read in ``--date-format`` (``dd.mm.yyyy``, ...) as well as ISO 8601, and a date or time
+without a timezone is taken in the import's timezone (UTC unless given). Where a value is
+still wrong, the message says what to write (the accepted date formats, a decimal comma). Rows
 without ``external_id`` get one derived from their content, so importing the same file twice
 stores nothing twice.
 """

@@ -7,7 +7,9 @@ lost and a repeated one (same delivery id, hours or days later) changes nothing.
 the CRM happens later, in the pipeline.
 
 Replies are chosen for the sender's retry logic: 401 bad/missing signature or stale
-timestamp, 400 malformed or unusable payload (with the reason; retrying cannot help), 503
+timestamp, 400 malformed or unusable payload (with the reason; retrying cannot help), 413
+a body over CX360_MAX_BODY_BYTES however sent (``connector.api.bodies`` reads every body whole
+before any view, so a signature is only ever checked over all of it), 503
 with Retry-After when storage is down (retrying will), 200 otherwise. Every error has the
 project's JSON error shape.
 """
