@@ -9,6 +9,7 @@ so a reply other than 413 means the app read a part of it.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +19,9 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from connector.api.bodies import read_limited
 from connector.storage import Response, WebhookDelivery
 from connector.webhooks.signatures import sign_delighted, sign_standard_webhook, sign_typeform
 from tests.conftest import count_rows, served
@@ -150,3 +153,31 @@ def test_given_chunked_body_one_byte_over_the_limit_when_posted_then_413(
     reply = send(f"{server}/api/v1/responses", body, ingest_headers, chunked=True)
     assert reply.status_code == 200, reply.text
     assert count_rows(app, Response) == 1
+
+
+class TrickleStream(io.RawIOBase):
+    """A socket-like stream: every read returns at most 7 bytes, however many are asked for."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = 7 if size < 0 else min(size, 7)
+        chunk, self.data = bytes(self.data[:size]), self.data[size:]
+        return chunk
+
+
+@pytest.mark.parametrize("size", [0, 1, 99, 100])
+def test_given_short_reads_up_to_the_limit_when_reading_then_whole_body(size: int):
+    body = bytes(range(size))
+    assert read_limited(TrickleStream(body), 100) == body
+
+
+def test_given_short_reads_past_the_limit_when_reading_then_413_and_rest_drained():
+    stream = TrickleStream(b"x" * 1000)
+    with pytest.raises(RequestEntityTooLarge):
+        read_limited(stream, 100)
+    assert stream.read() == b""  # drained (within DRAIN_FACTOR times the limit)
