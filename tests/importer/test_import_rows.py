@@ -237,3 +237,23 @@ def test_given_large_file_when_validating_in_parallel_then_same_result_in_file_o
         (r.line, [e.format("big.csv") for e in errs]) for r, errs in serial.rejected
     ]
     assert len(parallel.rejected) == 6 and sum(advanced) == len(rows)
+
+
+def test_given_date_format_when_a_cell_matches_neither_then_message_names_both_formats(
+    tmp_path: Path,
+):
+    path = _write(
+        tmp_path / "h.csv", "email,score,kind,answered_at\na@example.com,9,nps,20.11.26\n"
+    )
+    options = ImportOptions(date_format="%d.%m.%Y")
+    [error] = validate_rows(read_rows(path, "csv"), options).errors
+    assert error.format("h.csv") == (
+        "h.csv:2: answered_at: Not a valid datetime: '20.11.26'; expected --date-format "
+        "dd.mm.yyyy (%d.%m.%Y) or ISO 8601 (2026-11-20, 2026-11-20 09:30 or "
+        "2026-11-20T09:30:00+01:00)."
+    )
+    good = _write(
+        tmp_path / "g.csv", "email,score,kind,answered_at\na@example.com,9,nps,20.11.2026\n"
+    )
+    [item] = validate_rows(read_rows(good, "csv"), options).valid
+    assert item["answered_at"] == datetime(2026, 11, 20, tzinfo=UTC)
