@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from connector import __version__
 from connector.api.errors import register_error_handlers
-from connector.config import finish_config, load_config
+from connector.config import ConfigError, finish_config, load_config
 from connector.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from connector.storage import Database
 
@@ -30,9 +30,16 @@ Authenticate with `Authorization: Bearer <key>`; create keys with
 
 
 def _secret_key(config: Mapping[str, Any]) -> str:
-    """CX360_SECRET_KEY, or one generated once and kept in the instance folder."""
+    """CX360_SECRET_KEY, or, with the embedded SQLite database only, one generated once and
+    kept in the instance folder. A shared database means several servers, which must sign
+    sessions with one key: there it must be set."""
     if config.get("CX360_SECRET_KEY"):
         return str(config["CX360_SECRET_KEY"])
+    if not str(config["CX360_DATABASE_URL"]).startswith("sqlite"):
+        raise ConfigError(
+            "CX360_SECRET_KEY (or CX360_SECRET_KEY_FILE) must be set when CX360_DATABASE_URL "
+            "is not the embedded SQLite: every web server must sign sessions with the same key"
+        )
     path = Path(config["CX360_INSTANCE_PATH"]) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from connector import __version__
-from connector.cli_admin import apikey_command, db_command, demo_command, serve_command
+from connector.cli_admin import (
+    apikey_command,
+    db_command,
+    demo_command,
+    secrets_command,
+    serve_command,
+)
 from connector.cli_sync import sync_command, worker_command
 from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
@@ -20,6 +26,7 @@ def main() -> None:
 
 main.add_command(db_command)
 main.add_command(apikey_command)
+main.add_command(secrets_command)
 main.add_command(serve_command)
 main.add_command(demo_command)
 main.add_command(import_command)

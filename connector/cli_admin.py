@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,6 +86,63 @@ def db_check() -> None:
                    f"needs {head}: run cx360 db upgrade", err=True)  # fmt: skip
         raise SystemExit(1)
     click.echo(f"database {shown} is at {head}, the newest revision")
+
+
+@click.group("secrets")
+def secrets_command() -> None:
+    """CRM secrets stored encrypted in the database (instead of the environment)."""
+
+
+def _secret_names() -> list[str]:
+    from connector.config import SECRET_KEYS
+
+    return sorted(n for n in SECRET_KEYS if n.startswith(("HUBSPOT_", "SALESFORCE_")))
+
+
+@secrets_command.command("set")
+@click.argument("name")
+@click.option("--from-file", type=click.File("r"), help="Read the value from a file ('-': stdin).")
+def secrets_set(name: str, from_file: Any) -> None:
+    """Store the CRM secret NAME, encrypted with a key derived from CX360_SECRET_KEY.
+
+    The value is asked for without echo (or read with --from-file); it never appears in the
+    shell history or the process list. A value set in the environment still wins.
+    """
+    from connector.crm.secrets import store_secret
+
+    names = _secret_names()
+    if name not in names:
+        raise click.ClickException(f"{name} is not a CRM secret; one of: {', '.join(names)}")
+    config = _config()
+    if not config.get("CX360_SECRET_KEY"):
+        raise click.ClickException(
+            "CX360_SECRET_KEY must be set to store secrets (it derives the encryption key; "
+            "keep it: without it they cannot be read)"
+        )
+    if from_file is not None:
+        value = from_file.read().rstrip("\r\n")
+    else:
+        value = click.prompt(name, hide_input=True, confirmation_prompt=True)
+    if not value.strip():
+        raise click.ClickException(f"{name}: the value is empty; nothing stored")
+    _migrated_database(config).dispose()
+    store_secret(config, name, value)
+    click.echo(f"stored {name} (encrypted)" + (
+        f"; note: {name} is also set in the environment, which wins" if os.environ.get(name)
+        else ""))  # fmt: skip
+
+
+@secrets_command.command("list")
+def secrets_list() -> None:
+    """Which CRM secrets are stored, and which the environment sets (never the values)."""
+    from connector.crm.secrets import stored_secret
+
+    config = _config()
+    for name in _secret_names():
+        found = {"environment": bool(os.environ.get(name)),
+                 "stored": stored_secret(config, name) is not None}  # fmt: skip
+        where = [place for place, here in found.items() if here]
+        click.echo(f"{name:32} {', '.join(where) or '-'}")
 
 
 @click.group("apikey")

@@ -270,6 +270,17 @@ class ConfigError(ValueError):
     """A configuration value cannot be used; the message names the variable."""
 
 
+def _secret_from_file(name: str, path: str | None) -> str | None:
+    """A secret from the file ``NAME_FILE`` names (Docker and Kubernetes secrets, systemd
+    credentials): its content without the trailing newline."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from exc
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> dict[str, Any]:
@@ -281,6 +292,8 @@ def load_config(
     config: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = source.get(setting.name)
+        if (raw is None or raw == "") and setting.secret:
+            raw = _secret_from_file(setting.name, source.get(f"{setting.name}_FILE"))
         if raw is None or raw == "":
             config[setting.name] = setting.default
             continue

@@ -147,3 +147,63 @@ def test_given_a_fixed_clock_when_signing_then_the_assertion_expires_in_three_mi
 
     claims = jwt.decode(assertion, options={"verify_signature": False})
     assert claims["exp"] == 1_000_180
+
+
+def test_given_cx360_secrets_set_when_run_then_stored_encrypted_listed_and_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import main
+    from connector.config import load_config
+
+    url = f"sqlite:///{tmp_path / 'cx360.db'}"
+    monkeypatch.chdir(tmp_path)  # no .env from the working tree
+    for name in ("HUBSPOT_ACCESS_TOKEN", "SALESFORCE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CX360_DATABASE_URL", url)
+    monkeypatch.setenv("CX360_SECRET_KEY", "s" * 40)
+    runner = CliRunner()
+    typed = runner.invoke(main, ["secrets", "set", "HUBSPOT_ACCESS_TOKEN"],
+                          input="pat-eu1-typed\npat-eu1-typed\n")  # fmt: skip
+    assert typed.exit_code == 0, typed.output
+    assert "stored HUBSPOT_ACCESS_TOKEN (encrypted)" in typed.output
+    assert "pat-eu1-typed" not in typed.output.replace("pat-eu1-typed\n", "")  # no echo
+    piped = runner.invoke(main, ["secrets", "set", "SALESFORCE_CLIENT_SECRET", "--from-file", "-"],
+                          input="sf-secret\n")  # fmt: skip
+    assert piped.exit_code == 0, piped.output
+    config = load_config(dotenv_path=None)
+    assert secret(config, "HUBSPOT_ACCESS_TOKEN") == "pat-eu1-typed"  # what the adapters read
+    assert secret(config, "SALESFORCE_CLIENT_SECRET") == "sf-secret"
+    assert (tmp_path / "cx360.db").read_bytes().find(b"pat-eu1-typed") == -1
+    listed = runner.invoke(main, ["secrets", "list"])
+    assert listed.exit_code == 0
+    assert any(line.split() == ["HUBSPOT_ACCESS_TOKEN", "stored"]
+               for line in listed.output.splitlines())  # fmt: skip
+    assert "pat-eu1-typed" not in listed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "unset_key", "message"),
+    [
+        (["secrets", "set", "CX360_CRM"], False, "CX360_CRM is not a CRM secret"),
+        (["secrets", "set", "HUBSPOT_ACCESS_TOKEN"], True, "CX360_SECRET_KEY must be set"),
+    ],
+)
+def test_given_bad_secrets_set_when_run_then_one_line_names_the_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], unset_key: bool,
+    message: str,
+) -> None:  # fmt: skip
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CX360_DATABASE_URL", f"sqlite:///{tmp_path / 'cx360.db'}")
+    if unset_key:
+        monkeypatch.delenv("CX360_SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("CX360_SECRET_KEY", "s" * 40)
+    done = CliRunner().invoke(main, args, input="x\nx\n")
+    assert done.exit_code == 1
+    assert message in done.output
