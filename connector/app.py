@@ -11,13 +11,21 @@ from typing import Any
 
 from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api
-from sqlalchemy.orm import Session
+from swagger_ui_bundle import swagger_ui_path
 
-from connector import __version__
+from connector import __version__, extensions
+from connector.api import API_BLUEPRINTS, PLAIN_BLUEPRINTS
 from connector.api.errors import register_error_handlers
+from connector.celery_app import init_celery
 from connector.config import ConfigError, finish_config, load_config
+from connector.extensions import database, db_session
 from connector.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from connector.storage import Database
+from connector.web import web_blp
+from connector.webhooks.views import webhooks_blp
+
+# ``database`` and ``db_session`` live in connector.extensions; scripts and tests that import
+# them from here keep working.
+__all__ = ["create_app", "database", "db_session"]
 
 log = logging.getLogger(__name__)
 
@@ -74,56 +82,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if not k.startswith("CX360_")})
 
-    database = Database(app.config["CX360_DATABASE_URL"])
-    app.extensions["cx360.db"] = database
+    extensions.init_app(app)
 
     api = Api(app)
     register_error_handlers(app)
-    from connector.api import API_BLUEPRINTS, PLAIN_BLUEPRINTS
-
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
     for plain in PLAIN_BLUEPRINTS:
         app.register_blueprint(plain)
-    from connector.webhooks.views import webhooks_blp  # needs connector.api: imported here
-
     app.register_blueprint(webhooks_blp)
-    from connector.web import web_blp
-
     app.register_blueprint(web_blp)
-
-    from tasks.celery_app import init_celery
 
     init_celery(app)
     _serve_swagger_ui_assets(app)
     _instrument(app)
-    app.teardown_appcontext(_close_session)
     return app
-
-
-def database(app: Flask | None = None) -> Database:
-    from flask import current_app
-
-    return (app or current_app).extensions["cx360.db"]
-
-
-def db_session() -> Session:
-    """The request's session (one per app context), closed at teardown."""
-    if "db_session" not in g:
-        g.db_session = database().sessions()
-    return g.db_session
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
 
 
 def _serve_swagger_ui_assets(app: Flask) -> None:
     # The docs page must work without internet: Swagger UI's files come from a package.
-    from swagger_ui_bundle import swagger_ui_path
-
     @app.get("/api/docs/static/<path:filename>")
     def swagger_ui_asset(filename: str) -> Response:
         return send_from_directory(str(swagger_ui_path), filename, max_age=86400)

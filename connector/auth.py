@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from connector.api.errors import fail
+from connector.extensions import database
 from connector.storage import ApiKey, utcnow
 
 SCOPES = ("ingest", "read", "admin")
@@ -152,8 +153,6 @@ def grant_cache() -> GrantCache:
 
 
 def _checked_key(token: str) -> KeyGrant | None:
-    from connector.app import database
-
     cache = grant_cache()
     digest = hash_key(token)
     key = cache.get(digest)

@@ -43,8 +43,9 @@ def sync_command(dry_run: bool, full: bool, as_json: bool) -> None:
     """Push pending changes to the CRM now (without a worker)."""
     from rich.progress import Progress
 
-    from connector.app import create_app, database
+    from connector.app import create_app
     from connector.crm.errors import CrmError
+    from connector.extensions import database
     from connector.storage import SyncRun
     from connector.storage.migrate import upgrade
     from connector.sync.runs import run_requested_sync

@@ -27,10 +27,11 @@ from rich.console import Console
 from rich.table import Table
 from werkzeug.serving import make_server
 
-from connector.app import create_app, database
+from connector.app import create_app
 from connector.auth import create_api_key
 from connector.broker import ensure_embedded_redis, stop_embedded_redis
 from connector.config import finish_config
+from connector.extensions import database
 from connector.storage.migrate import upgrade
 
 SAMPLE_DIR = Path(__file__).parent / "sample_data"

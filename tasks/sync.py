@@ -15,6 +15,7 @@ from flask import current_app
 
 from connector.batching import chunked
 from connector.crm.errors import FatalCrmError, RetriableCrmError
+from connector.extensions import database
 from connector.storage import utcnow
 from connector.sync import outbox
 from connector.sync.runs import execute_push, run_requested_sync
@@ -29,8 +30,6 @@ def _backoff(retries: int) -> float:
 @shared_task(name="cx360.relay_outbox")
 def relay_outbox() -> dict[str, int]:
     """Turn pending outbox rows into push tasks (beat runs it; ingest kicks it)."""
-    from connector.app import database
-
     config = current_app.config
     lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
     with database().session() as session:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import tasks.sync  # noqa: F401 - registers the tasks
 from connector.app import create_app
-from tasks.celery_app import init_celery
+from connector.celery_app import init_celery
 
 flask_app = create_app()
 celery = init_celery(flask_app, start_embedded=True)

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector import __version__
+from connector.extensions import database
 
 health_blp = Blueprint("health", __name__)
 
@@ -21,8 +22,6 @@ def healthz() -> Response:
 @health_blp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """The process can do its work: the database answers."""
-    from connector.app import database
-
     checks: dict[str, str] = {}
     try:
         with database().engine.connect() as connection:

@@ -18,6 +18,7 @@ from flask_smorest import Blueprint
 from connector.api.bodies import require_json_body
 from connector.api.schemas import ErrorOut, IngestResultOut, RatingBatchIn, ResponseBatchIn
 from connector.auth import protect
+from connector.extensions import database, db_session
 from connector.ingest import (
     IngestResult,
     commit_with_retry,
@@ -59,8 +60,6 @@ def ingest(
     (``commit_with_retry``). One item on PostgreSQL is one statement that commits itself
     (``store_committed``).
     """
-    from connector.app import database, db_session
-
     if not score_now and stores_by_statement(database(), items):
         result = store_committed(database(), item, items[0])
     else:

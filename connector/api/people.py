@@ -13,9 +13,11 @@ from connector.api.errors import error_response, fail
 from connector.api.schemas import ErrorOut
 from connector.auth import protect
 from connector.crm.errors import CrmError, RetriableCrmError
+from connector.extensions import db_session
 from connector.scoring import ScoringConfig
 from connector.storage import utcnow
 from connector.sync.erasure import erase_person, erased_log_line
+from connector.sync.runs import crm_connection
 
 log = logging.getLogger(__name__)
 people_blp = Blueprint("people", __name__, url_prefix="/api/v1", description="Erasure")
@@ -46,8 +48,6 @@ def _crm() -> tuple[Any, Any]:
     """The configured CRM, or (None, None) when none is configured (nothing to clear)."""
     if not current_app.config.get("CX360_CRM"):
         return None, None
-    from connector.sync.runs import crm_connection
-
     return crm_connection(current_app.config)
 
 
@@ -65,8 +65,6 @@ def erase(email: str) -> Any:
     rewrites the account roll-ups (and other records) their data was part of, at once. Nothing
     of the person stays in cx360. Repeating the call answers 404: nothing is stored any more.
     """
-    from connector.app import db_session
-
     session = db_session()
     try:
         adapter, mapping = _crm()

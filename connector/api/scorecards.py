@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from connector.api.errors import fail
 from connector.api.schemas import ErrorOut, ScorecardOut
 from connector.auth import protect
+from connector.extensions import db_session
 from connector.ingest import find_account, find_contact
 from connector.scorecards import stored_scorecard
 from connector.scoring import ACCOUNT_METRICS, CONTACT_METRICS
@@ -22,8 +23,6 @@ _AUTH_DOC: dict[str, Any] = {"security": [{"bearerAuth": []}]}
 
 def _reply(subject: str, key: str, subject_id: int, identity: dict[str, Any]) -> dict[str, Any]:
     """The stored scorecard of a found contact or account, every metric key present."""
-    from connector.app import db_session
-
     card = stored_scorecard(db_session(), subject, subject_id)
     values = card.values if card else {}
     keys = CONTACT_METRICS if subject == "contact" else ACCOUNT_METRICS
@@ -42,8 +41,6 @@ def _reply(subject: str, key: str, subject_id: int, identity: dict[str, Any]) ->
 @scorecards_blp.alt_response(404, schema=ErrorOut, description="No such contact")
 def contact_scorecard(key: str) -> dict[str, Any]:
     """A contact's scorecard (key: email or CRM id)"""
-    from connector.app import db_session
-
     contact = find_contact(db_session(), key)
     if contact is None:
         fail(404, f"No contact with email or CRM id {key!r}.")
@@ -56,8 +53,6 @@ def contact_scorecard(key: str) -> dict[str, Any]:
 @scorecards_blp.alt_response(404, schema=ErrorOut, description="No such account")
 def account_scorecard(key: str) -> dict[str, Any]:
     """An account's scorecard (key: domain or CRM id)"""
-    from connector.app import db_session
-
     account = find_account(db_session(), key)
     if account is None:
         fail(404, f"No account with domain or CRM id {key!r}.")

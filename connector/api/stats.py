@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from connector.api.errors import fail
 from connector.api.schemas import ErrorOut, NpsStatsOut, NpsStatsQuery
 from connector.auth import protect
+from connector.extensions import db_session
 from connector.ingest import find_account
 from connector.scorecards import nps_over_range
 from connector.scoring import NpsSummary, round1
@@ -47,8 +48,6 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     summary show the same figures. Defaults: the last 12 weeks, weekly. Filters: `account`
     (domain or CRM id), `touchpoint`.
     """
-    from connector.app import db_session
-
     session = db_session()
     end = query["to"] or utcnow()
     start = query["from_"] or end - timedelta(weeks=DEFAULT_WEEKS)

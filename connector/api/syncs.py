@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from connector.api.errors import fail
 from connector.auth import protect
 from connector.crm.errors import CrmError
+from connector.extensions import db_session
 from connector.storage import Account, Contact, Response, SyncRun
 from connector.sync.runs import run_requested_sync, run_summary
 
@@ -81,8 +82,6 @@ class Syncs(MethodView):
     @syncs_blp.response(200, SyncRunOut(many=True))
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """Recent sync runs, newest first"""
-        from connector.app import db_session
-
         runs = db_session().scalars(
             select(SyncRun).order_by(SyncRun.id.desc()).limit(query["limit"])
         )
@@ -99,8 +98,6 @@ class Syncs(MethodView):
         writes nothing; otherwise the run is queued for a worker and can be followed at
         `GET /api/v1/syncs/{id}`.
         """
-        from connector.app import db_session
-
         session = db_session()
         run = SyncRun(trigger="api", status="queued", dry_run=body["dry_run"], full=body["full"])
         session.add(run)
@@ -125,8 +122,6 @@ class Syncs(MethodView):
 @syncs_blp.response(200, SyncRunOut)
 def sync_run(run_id: int) -> dict[str, Any]:
     """One sync run with its counts and rejected records"""
-    from connector.app import db_session
-
     # ids are 32-bit integers: a larger one names no run (and would overflow the driver)
     run = db_session().get(SyncRun, run_id) if run_id <= 2**31 - 1 else None
     if run is None:
@@ -147,8 +142,6 @@ def unmatched() -> list[dict[str, Any]]:
     They keep their responses and are looked up again on every sync; create them in the CRM
     (or fix the email/domain there) and the next sync writes their scores.
     """
-    from connector.app import db_session
-
     session = db_session()
     counts = dict(
         session.execute(

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from connector.batching import chunked
+from connector.crm.errors import RetriableCrmError
 from connector.crm.field_changes import scorecard_field_values
 from connector.crm.mapping import CrmMapping
 from connector.crm.types import CrmAdapter, RecordUpdate, Subject
@@ -132,8 +133,6 @@ def erase_person(
         outcome = adapter.write("contact", [RecordUpdate(crm_id, dict.fromkeys(fields))])
         status = outcome[0].status if outcome else "rejected"
         if status == "retriable":
-            from connector.crm.errors import RetriableCrmError
-
             raise RetriableCrmError(f"clearing the contact's fields: {outcome[0].reason}")
         report.crm_outcome = "cleared" if status == "written" else "rejected"
         report.crm_cleared_fields = len(fields) if status == "written" else 0
@@ -181,8 +180,6 @@ def _rewrite(session: Session, adapter: CrmAdapter, mapping: CrmMapping, subject
     for card, changes, crm_id in planned:
         outcome = outcomes.get(crm_id)
         if outcome is None or outcome.status == "retriable":
-            from connector.crm.errors import RetriableCrmError
-
             raise RetriableCrmError(f"rewriting {subject} {crm_id} after an erasure")
         if outcome.status != "written":
             report.rejections.append({"subject": subject, "crm_id": crm_id,

@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 
 from connector.batching import chunked
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
+from connector.crm.factory import adapter_from_config
 from connector.crm.mapping import CrmMapping, load_mapping
 from connector.crm.types import CrmAdapter
+from connector.extensions import database
 from connector.scoring import ScoringConfig
-from connector.storage import Account, Contact, SyncRun, utcnow
+from connector.storage import Account, Contact, OutboxItem, SyncRun, utcnow
 from connector.sync import outbox
 from connector.sync.push import Pusher, PushReport
+from connector.sync.throttle import throttle_adapter
 
 log = logging.getLogger(__name__)
 _connections: dict[tuple[str, str], tuple[CrmAdapter, CrmMapping]] = {}
@@ -36,9 +39,6 @@ FULL_SYNC_CHUNK = 20_000
 
 def crm_connection(config: Mapping[str, Any]) -> tuple[CrmAdapter, CrmMapping]:
     """The configured CRM's adapter and mapping, made once per process (tokens are reused)."""
-    from connector.crm.factory import adapter_from_config
-    from connector.sync.throttle import throttle_adapter
-
     crm = str(config.get("CX360_CRM") or "")
     key = (crm, str(config.get("HUBSPOT_BASE_URL") or config.get("SALESFORCE_INSTANCE_URL")))
     with _lock:
@@ -67,8 +67,6 @@ def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime)
 
 def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str) -> dict[str, Any]:
     """Push changed subjects, record the run, and mark their outbox rows done."""
-    from connector.app import database
-
     config = current_app.config
     adapter, mapping = crm_connection(config)
     db = database()
@@ -121,8 +119,6 @@ def _subjects(
         accounts = list(session.scalars(select(Account.id).order_by(Account.id)))
         return contacts, accounts
     if run.dry_run:
-        from connector.storage import OutboxItem
-
         rows = session.execute(
             select(OutboxItem.subject_type, OutboxItem.subject_id).where(
                 OutboxItem.processed_at.is_(None)
@@ -150,8 +146,6 @@ def _chunks(
 
 def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[str, Any]:
     """Run a queued SyncRun: pending changes (or all with ``full``), in chunks."""
-    from connector.app import database
-
     config = current_app.config
     adapter, mapping = crm_connection(config)
     db = database()

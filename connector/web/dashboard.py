@@ -35,7 +35,15 @@ from connector.scoring import (
     round1,
 )
 from connector.scoring import EmployeeRating as RatingValue
-from connector.storage import Account, Contact, EmployeeRating, OutboxItem, Response, SyncRun
+from connector.storage import (
+    Account,
+    Contact,
+    EmployeeRating,
+    OutboxItem,
+    Response,
+    Scorecard,
+    SyncRun,
+)
 
 DEFAULT_WEEKS = 12
 COMMENTS_SHOWN = 6
@@ -272,8 +280,6 @@ def latest_comments(
 
 
 def _scorecards(session: Session, subject_type: str, account_id: int | None) -> list[Any]:
-    from connector.storage import Scorecard
-
     if subject_type == "contact":
         query = select(Scorecard.values).join(Contact, Contact.id == Scorecard.subject_id)
         if account_id is not None:

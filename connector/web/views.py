@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from connector.auth import find_api_key
+from connector.extensions import db_session
 from connector.scoring import ScoringConfig, bucket_start
 from connector.storage import utcnow
 from connector.web import access, dashboard, i18n, rating, sso
@@ -57,8 +58,6 @@ CONTENT_SECURITY_POLICY = (
 
 
 def _db() -> Session:
-    from connector.app import db_session
-
     return db_session()
 
 

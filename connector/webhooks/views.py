@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from connector.api.errors import error_response
 from connector.api.schemas import RatingIn, ResponseIn, load_each
+from connector.extensions import db_session
 from connector.ingest import IngestResult, commit_with_retry, store_ratings, store_responses
 from connector.storage import WebhookDelivery, utcnow
 from connector.sync.kick import kick_relay
@@ -134,8 +135,6 @@ def store_delivery(
     Two copies of one delivery arriving at once make one of them hit the unique delivery id
     (or item key); it is retried once and then sees the other's commit.
     """
-    from connector.app import db_session
-
     session = db_session()
     key = _delivery_key(delivery_id) if delivery_id else None
 

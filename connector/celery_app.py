@@ -1,5 +1,8 @@
 """The Celery app, configured from the Flask app's config; tasks run in an app context.
 
+The web app sends tasks by name (``send_task``); the worker (``tasks.worker``) imports the
+task modules, so this module imports nothing of ``tasks``.
+
 Settings and why (also in the README):
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only when it has
   finished, so a worker killed mid-push leaves it to be delivered again.
@@ -66,6 +69,4 @@ def init_celery(app: Flask, *, start_embedded: bool = False) -> Celery:
     celery.conf.update(celery_config(dict(app.config), start_embedded=start_embedded))
     celery.set_default()
     app.extensions["celery"] = celery
-    import tasks.sync  # noqa: F401 - registers the tasks
-
     return celery
