@@ -38,6 +38,7 @@ from connector.importer.run import import_file
 from connector.importer.validation import ImportOptions, validate_rows
 from connector.scoring import ScoringConfig
 from connector.storage import Database
+from connector.storage.schema import create_schema
 
 TARGET_ROWS_PER_SECOND = 10_000
 TARGET_RATIO = 0.95
@@ -74,7 +75,7 @@ def write_history(path: Path, rows: int, seed: int = 6) -> None:
 
 def run_once(csv_path: Path, workdir: Path, number: int) -> tuple[float, int]:
     database = Database(f"sqlite:///{workdir / f'bench-{number}.db'}")
-    database.create_all()
+    create_schema(database)
     try:
         summary = import_file(
             database,

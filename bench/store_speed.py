@@ -41,6 +41,7 @@ from sqlalchemy import event, text
 
 from connector import ingest
 from connector.storage import Base, Database
+from connector.storage.schema import create_schema
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 TARGET_IMPORT_SQLITE = 0.6
@@ -83,7 +84,7 @@ class Counter:
 def fresh_database(backend: str, workdir: Path, postgres_url: str, name: str) -> Iterator[Database]:
     if backend == "sqlite":
         database = Database(f"sqlite:///{workdir / f'{name}.db'}")
-        database.create_all()
+        create_schema(database)
     else:
         database = Database(postgres_url)
         with database.engine.begin() as connection:

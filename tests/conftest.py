@@ -26,6 +26,7 @@ from connector.app import create_app, database
 from connector.auth import create_api_key
 from connector.storage import Base, Database
 from connector.storage.migrate import upgrade
+from connector.storage.schema import create_schema
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CX360_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -73,7 +74,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A clean, migrated-by-metadata database: SQLite file, then PostgreSQL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'cx360.db'}"
-        Database(url).create_all()
+        create_schema(Database(url))
         return url
     url = request.getfixturevalue("postgres_url")
     truncate_all(url)

@@ -13,8 +13,10 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.crm.errors import FatalCrmError
+from connector.storage import Database, StoredSecret
 
 SecretLookup = Callable[[Mapping[str, Any], str], str | None]
 
@@ -50,10 +52,6 @@ def stored_secret(config: Mapping[str, Any], name: str) -> str | None:
     secret_key = str(config.get("CX360_SECRET_KEY") or "")
     if not url or not secret_key:
         return None
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from connector.storage import Database, StoredSecret
-
     database = Database(str(url))
     try:
         with database.engine.connect() as connection:
@@ -69,8 +67,6 @@ def stored_secret(config: Mapping[str, Any], name: str) -> str | None:
 
 def store_secret(config: Mapping[str, Any], name: str, value: str) -> None:
     """Encrypt and store (insert or replace) the secret ``name``."""
-    from connector.storage import Database, StoredSecret
-
     ciphertext = encrypt_secret(value, str(config.get("CX360_SECRET_KEY") or ""))
     database = Database(str(config["CX360_DATABASE_URL"]))
     try:

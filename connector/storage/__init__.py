@@ -1,6 +1,6 @@
 """Storage: SQLAlchemy models, the database handle and Alembic migrations."""
 
-from connector.storage.db import Database, utcnow
+from connector.storage.db import Database
 from connector.storage.models import (
     Account,
     ApiKey,
@@ -14,6 +14,7 @@ from connector.storage.models import (
     StoredSecret,
     SyncRun,
     WebhookDelivery,
+    utcnow,
 )
 
 __all__ = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # A pooled connection idle longer than this is pinged before use (see ``_ping_if_idle``).
 IDLE_PING_SECONDS = 5.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -140,15 +135,6 @@ class Database:
         finally:
             pooled.close()
         return row[0] if row else None
-
-    def create_all(self) -> None:
-        """Create the schema directly from the models (tests); production uses migrations."""
-        from connector.storage import procedures
-        from connector.storage.models import Base
-
-        Base.metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
-            procedures.install(connection)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,6 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from connector.storage.db import Database
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,8 +29,6 @@ def upgrade(database_url: str, revision: str = "head", *, wait_seconds: float = 
     Workers and servers start with this, often together with the database (a container
     platform, a reboot): they wait for it instead of exiting.
     """
-    from connector.storage.db import Database
-
     if wait_seconds > 0:
         wait_for_database(database_url, wait_seconds)
     Database(database_url).dispose()  # creates the SQLite file's folder when needed

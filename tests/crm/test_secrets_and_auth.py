@@ -21,13 +21,14 @@ from connector.crm.secrets import (
     stored_secret,
 )
 from connector.storage import Database
+from connector.storage.schema import create_schema
 
 
 @pytest.fixture
 def db_config(tmp_path: Path) -> dict[str, Any]:
     url = f"sqlite:///{tmp_path / 'secrets.db'}"
     database = Database(url)
-    database.create_all()
+    create_schema(database)
     database.dispose()
     return {"CX360_DATABASE_URL": url, "CX360_SECRET_KEY": "k" * 32}
 

@@ -18,6 +18,7 @@ from schemathesis import checks
 
 from connector.app import create_app, database
 from connector.auth import create_api_key
+from connector.storage.schema import create_schema
 from tests.reliability.harness import private_redis
 
 EXAMPLES_PER_OPERATION = 200
@@ -50,7 +51,7 @@ def _app(folder: Path, settings_: dict[str, Any]) -> Iterator[Flask]:
         "CX360_SECRET_KEY": "schemathesis",
         "TESTING": True,
     })  # fmt: skip
-    database(app).create_all()
+    create_schema(database(app))
     yield app
     database(app).dispose()
 

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from connector.storage import Base
 from connector.storage.migrate import current_revision, head_revision, upgrade
+from connector.storage.schema import create_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -115,7 +116,7 @@ def _restore_schema_by_create_all(url: str) -> None:
 
     _empty_schema(url)
     database = Database(url)
-    database.create_all()
+    create_schema(database)
     database.dispose()
 
 

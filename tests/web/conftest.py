@@ -17,6 +17,7 @@ from connector.app import create_app, database
 from connector.auth import create_api_key
 from connector.demo import sample_items
 from connector.storage import Database
+from connector.storage.schema import create_schema
 from crm_sandbox import SandboxServer, signin
 from tests.conftest import make_test_app, score_outbox
 from tests.signin import pick_user
@@ -63,7 +64,7 @@ def sign_in_as(
 def sample_site_app(folder: Path, idp: SandboxServer) -> Flask:
     """An app on a fresh SQLite database in ``folder`` holding the scored sample data."""
     url = f"sqlite:///{folder / 'cx360.db'}"
-    Database(url).create_all()
+    create_schema(Database(url))
     app = create_app(
         {
             "CX360_DATABASE_URL": url,
