@@ -26,6 +26,7 @@ from connector.importer.run import import_file
 from connector.importer.validation import ImportOptions
 from connector.scoring import ScoringConfig
 from connector.storage import Database, Response
+from connector.storage.schema import create_schema
 
 ENCODINGS = ["utf-8", "utf-8-sig", "cp1252"]
 DELIMITERS = [",", ";", "\t"]
@@ -48,7 +49,7 @@ def cells(encoding: str) -> st.SearchStrategy[str]:
 def database() -> Iterator[tuple[Database, Path]]:
     with tempfile.TemporaryDirectory(prefix="cx360-fuzz-") as folder:
         db = Database(f"sqlite:///{Path(folder) / 'fuzz.db'}")
-        db.create_all()
+        create_schema(db)
         try:
             yield db, Path(folder)
         finally:
