@@ -29,13 +29,17 @@ REVERSE_TYPES = {
     **{t: ASSOCIATION_TYPES[(b, a)] for (a, b), t in ASSOCIATION_TYPES.items()},
     **{t: PRIMARY_TYPES[(b, a)] for (a, b), t in PRIMARY_TYPES.items()},
 }
-# (from, to) -> the one type id the v4 API and a create's associations accept for the pair:
-# the primary one where the pair has one
-LINK_TYPES = {**ASSOCIATION_TYPES, **PRIMARY_TYPES}
+# (from, to) type id pairs the v4 API and a create's associations accept: the default
+# (unlabeled) type of every pair and, where the pair has one, its primary type as well; a
+# contact is linked to a company with 279 or with 1
+LINK_TYPES: list[tuple[tuple[str, str], int]] = [
+    *ASSOCIATION_TYPES.items(),
+    *PRIMARY_TYPES.items(),
+]
 
 
 def link_types(from_type: str, to_type: str) -> set[int]:
-    return {t for (a, b), t in LINK_TYPES.items() if (a, b) == (from_type, to_type)}
+    return {t for pair, t in LINK_TYPES if pair == (from_type, to_type)}
 
 
 class HubSpotData:
@@ -150,7 +154,7 @@ class HubSpotData:
             to_id = str((item.get("to") or {}).get("id", ""))
             type_ids = [int(t.get("associationTypeId", 0)) for t in item.get("types") or []]
             pair = next(
-                ((a, b) for (a, b), t in LINK_TYPES.items() if a == object_type and t in type_ids),
+                ((a, b) for (a, b), t in LINK_TYPES if a == object_type and t in type_ids),
                 None,
             )
             if pair is None or not type_ids:

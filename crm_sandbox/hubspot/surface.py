@@ -85,7 +85,9 @@ class HubSpotSurface:
         self._authenticate(request)
         violated, headers = controls.hubspot_admit()
         if violated is None and controls.take_burst("hubspot", "burst_429"):
+            # a 429 means the window is used up: HubSpot reports no requests remaining
             violated = "TEN_SECONDLY_ROLLING"
+            headers["X-HubSpot-RateLimit-Remaining"] = "0"
         if violated is not None:
             message = (
                 "You have reached your daily limit."

@@ -181,18 +181,27 @@ def process(data: SalesforceData, job: BulkJob) -> None:
             return
     for row in body_rows:
         original = dict(zip(header, row, strict=False))
+        # a row that failed on an existing record reports that record's id; a failed insert
+        # has none
+        target: dict[str, str] = {}
         try:
-            rid, created = _write_row(data, job, original)
+            rid, created = _write_row(data, job, original, target)
         except FieldError as exc:
             job.failed.append(
                 {
-                    "sf__Id": "",
+                    "sf__Id": target.get("id", ""),
                     "sf__Error": f"{exc.code}:{exc.message}:{','.join(exc.fields)} --",
                     **original,
                 }
             )
         except (UnknownFieldError, JsonTypeError) as exc:
-            job.failed.append({"sf__Id": "", "sf__Error": f"INVALID_FIELD:{exc}: --", **original})
+            job.failed.append(
+                {
+                    "sf__Id": target.get("id", ""),
+                    "sf__Error": f"INVALID_FIELD:{exc}: --",
+                    **original,
+                }
+            )
         else:
             job.successful.append({"sf__Id": rid, "sf__Created": str(created).lower(), **original})
     job.state = "JobComplete"
@@ -200,8 +209,11 @@ def process(data: SalesforceData, job: BulkJob) -> None:
     job.modified = now_datetime()
 
 
-def _write_row(data: SalesforceData, job: BulkJob, original: dict[str, str]) -> tuple[str, bool]:
-    """One CSV row applied: the record id, and whether it was created."""
+def _write_row(
+    data: SalesforceData, job: BulkJob, original: dict[str, str], target: dict[str, str]
+) -> tuple[str, bool]:
+    """One CSV row applied: the record id, and whether it was created. ``target["id"]`` is
+    set to the existing record the row writes to as soon as it is known."""
     body: dict[str, Any] = {}
     for column, value in original.items():
         if value == "":
@@ -214,6 +226,7 @@ def _write_row(data: SalesforceData, job: BulkJob, original: dict[str, str]) -> 
         return data.insert(name, values), True
 
     def update(rid: str, key_column: str) -> tuple[str, bool]:
+        target["id"] = rid
         rest = {k: v for k, v in body.items() if k.lower() != key_column.lower()}
         data.update(name, rid, data.prepare(name, rest, creating=False, from_csv=True))
         return rid, False
@@ -221,6 +234,7 @@ def _write_row(data: SalesforceData, job: BulkJob, original: dict[str, str]) -> 
     raw_id = next((v for k, v in body.items() if k.lower() == "id"), None)
     if job.operation in ("delete", "hardDelete"):
         rid = data.row_id(name, raw_id)
+        target["id"] = rid
         data.delete(name, rid)
         return rid, False
     if job.operation == "update":

@@ -63,6 +63,7 @@ def make_field(
     unique: bool = False,
     id_lookup: bool = False,
     picklist: list[str] | None = None,
+    picklist_labels: dict[str, str] | None = None,
     restricted: bool = False,
     reference_to: list[str] | None = None,
     relationship_name: str | None = None,
@@ -94,7 +95,12 @@ def make_field(
         "filterable": True,
         "sortable": type_ != "textarea",
         "picklistValues": [
-            {"active": True, "defaultValue": v == default_value, "label": v, "value": v}
+            {
+                "active": True,
+                "defaultValue": v == default_value,
+                "label": (picklist_labels or {}).get(v, v),
+                "value": v,
+            }
             for v in picklist or []
         ],
         "restrictedPicklist": restricted,
@@ -579,6 +585,7 @@ def field_from_metadata(field_name: str, metadata: dict[str, Any]) -> Field:
     if not label:
         raise ValueError("Field label: You must enter a value")
     picklist: list[str] = []
+    picklist_labels: dict[str, str] = {}
     restricted = False
     default: Any = None
     if type_ == "picklist":
@@ -587,6 +594,7 @@ def field_from_metadata(field_name: str, metadata: dict[str, Any]) -> Field:
         definition = value_set.get("valueSetDefinition") or {}
         for entry in definition.get("value") or []:
             picklist.append(str(entry.get("fullName") or entry.get("label")))
+            picklist_labels[picklist[-1]] = str(entry.get("label") or picklist[-1])
             if entry.get("default"):
                 default = picklist[-1]
         if not picklist:
@@ -613,6 +621,7 @@ def field_from_metadata(field_name: str, metadata: dict[str, Any]) -> Field:
         unique=bool(metadata.get("unique", False)),
         id_lookup=bool(metadata.get("externalId", False)),
         picklist=picklist,
+        picklist_labels=picklist_labels,
         restricted=restricted,
         default_on_create=type_ == "boolean",
         default_value=default,

@@ -369,6 +369,30 @@ def test_given_contact_and_company_when_default_and_labelled_associations_made_t
     assert company.id not in {r.to_object_id for r in page.results}
 
 
+def test_given_company_when_contact_created_with_association_279_then_linked(
+    hs: HubSpot,
+) -> None:
+    """A create's associations accept the documented unlabeled contact-to-company type 279,
+    as well as the primary type 1: "associate it with an existing company in a single request"
+    https://developers.hubspot.com/docs/api-reference/latest/crm/associations/overview"""
+    company = hs.crm.companies.basic_api.create(CompanyInput(properties={"name": "Linked GmbH"}))
+    created = hs.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(
+            properties={"email": "linked@example.com"},
+            associations=[
+                {
+                    "to": {"id": company.id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+                }
+            ],
+        )
+    )
+    page = hs.crm.associations.v4.basic_api.get_page("contacts", created.id, "companies")
+    assert [(r.to_object_id, r.association_types[0].type_id) for r in page.results] == [
+        (company.id, 279)
+    ]
+
+
 def test_given_pairs_when_batch_associated_and_read_then_associations_reported(
     hs: HubSpot,
 ) -> None:

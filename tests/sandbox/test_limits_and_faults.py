@@ -92,6 +92,19 @@ def test_given_burst_of_two_429s_when_called_three_times_then_third_succeeds(
     assert statuses == [429, 429, 200]
 
 
+def test_given_burst_429_when_refused_then_no_requests_remaining_reported(
+    sandbox: SandboxServer, hs: HubSpot
+) -> None:
+    # X-HubSpot-RateLimit-Remaining is "the number of API requests still allowed" in the
+    # interval (developers.hubspot.com/changelog/2018-11-06-rate-limit-information-headers-
+    # will-be-included-in-http-responses); a 429 for the interval means none are
+    sandbox.admin.set_faults("hubspot", burst_429=1)
+    with pytest.raises(ApiException) as raised:
+        read_ben(hs)
+    assert raised.value.status == 429
+    assert raised.value.headers["X-HubSpot-RateLimit-Remaining"] == "0"
+
+
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_given_error_rate_one_when_called_then_5xx(
     sandbox: SandboxServer, hs: HubSpot, sf: Salesforce, crm: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from typing import Any
 
@@ -386,6 +387,28 @@ def test_given_picklist_custom_field_when_created_then_describe_lists_values_and
     assert (record["CX_NPS_Category__c"], record["CX_NPS_Score__c"]) == ("Detractor", 3.0)
 
 
+def test_given_picklist_value_with_own_label_when_described_then_label_and_api_name_differ(
+    sf: Salesforce,
+) -> None:
+    """A picklist entry's ``label`` is the display text, its ``value`` the API name
+    (fullName), as DescribeSObjectResult's PicklistEntry documents:
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_describesobjects_describesobjectresult.htm"""
+    body = json.loads(json.dumps(CATEGORY_FIELD))
+    body["Metadata"]["valueSet"]["valueSetDefinition"]["value"] = [
+        {"fullName": "Promoter", "label": "Promoter (9-10)", "default": False},
+        {"fullName": "Detractor", "label": "Detractor (0-6)", "default": False},
+    ]
+    install_fields(sf, body)
+    fields = {f["name"]: f for f in sf.Contact.describe()["fields"]}
+    entries = fields["CX_NPS_Category__c"]["picklistValues"]
+    assert [(e["value"], e["label"]) for e in entries] == [
+        ("Promoter", "Promoter (9-10)"),
+        ("Detractor", "Detractor (0-6)"),
+    ]
+    # the API name is what a write carries
+    assert sf.Contact.update(contact_id(sf, BEN), {"CX_NPS_Category__c": "Detractor"}) == 204
+
+
 def test_given_existing_custom_field_when_created_again_then_duplicate_developer_name(
     sf: Salesforce,
 ) -> None:
@@ -607,6 +630,7 @@ def test_given_csv_rows_when_bulk2_upserted_then_job_completes_with_failed_rows_
     )
     # CRM_API_NOTES: failedResults CSV sf__Id,sf__Error,... (read the header row)
     assert [r["CX_External_Id__c"] for r in failed] == ["b-2"]
+    assert failed[0]["sf__Id"] == ""  # a failed insert has no record
     assert failed[0]["sf__Error"].startswith("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
     succeeded = list(
         csv.DictReader(io.StringIO(sf.bulk2.Contact.get_successful_records(result["job_id"])))
@@ -636,6 +660,9 @@ def test_given_number_field_when_bulk2_row_not_a_number_then_invalid_type_on_fie
         csv.DictReader(io.StringIO(sf.bulk2.Contact.get_failed_records(result["job_id"])))
     )
     assert failed[0]["sf__Error"].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD")
+    # sf__Id is "ID of the record that had an error during processing" (API 53+):
+    # https://developer.salesforce.com/docs/platform/api-asynch/guide/get-job-failed-results.html
+    assert failed[0]["sf__Id"] == contact_id(sf, BEN)
     assert sf.Contact.get(contact_id(sf, MARIE))["CX_NPS_Score__c"] == 7.0
 
 
