@@ -7,7 +7,7 @@ from typing import Any
 
 from crm_sandbox.hubspot.calls import Call
 from crm_sandbox.hubspot.errors import InputError, hs_error
-from crm_sandbox.hubspot.schema import ALIASES
+from crm_sandbox.hubspot.schema import ALIASES, SINGULAR
 from crm_sandbox.replies import Reply
 from crm_sandbox.routing import Routes
 
@@ -32,29 +32,40 @@ def find_or_404(call: Call, object_type: str, object_id: str) -> str:
     return rid
 
 
-@routes.get(f"{OBJECTS}/<object_id>", "{object_type}.get")
-def get(call: Call, object_type: str, object_id: str) -> Reply:
-    rid = find_or_404(call, object_type, object_id)
-    record = call.data.records[object_type][rid]
-    rendered = call.render(object_type, record, call.wanted())
-    associations = [
+def with_associations(
+    call: Call, object_type: str, rid: str, rendered: dict[str, Any]
+) -> dict[str, Any]:
+    """``rendered`` with the ``associations`` the ``associations=`` query parameter asks for,
+    as the v3 objects read and list give them."""
+    wanted = [
         ALIASES.get(a.lower())
         for raw in call.request.args.getlist("associations")
         for a in raw.split(",")
         if a
     ]
-    if associations:
+    if wanted:
+        singular = SINGULAR[object_type].lower()
         rendered["associations"] = {
             to_type: {
                 "results": [
-                    {"id": to_id, "type": f"{object_type[:-1]}_to_{to_type[:-1]}"}
+                    {"id": to_id, "type": f"{singular}_to_{SINGULAR[to_type].lower()}"}
                     for to_id in call.data.associated(object_type, rid, to_type)
                 ]
             }
-            for to_type in associations
+            for to_type in wanted
             if to_type
         }
-    return Reply(200, rendered)
+    return rendered
+
+
+@routes.get(f"{OBJECTS}/<object_id>", "{object_type}.get")
+def get(call: Call, object_type: str, object_id: str) -> Reply:
+    rid = find_or_404(call, object_type, object_id)
+    record = call.data.records[object_type][rid]
+    return Reply(
+        200,
+        with_associations(call, object_type, rid, call.render(object_type, record, call.wanted())),
+    )
 
 
 @routes.get(OBJECTS, "{object_type}.list_page")
@@ -65,7 +76,12 @@ def list_page(call: Call, object_type: str) -> Reply:
     ordered = sorted(records, key=int)
     chunk = [rid for rid in ordered if int(rid) > after][:limit]
     body: dict[str, Any] = {
-        "results": [call.render(object_type, records[rid], call.wanted()) for rid in chunk]
+        "results": [
+            with_associations(
+                call, object_type, rid, call.render(object_type, records[rid], call.wanted())
+            )
+            for rid in chunk
+        ]
     }
     if chunk and int(chunk[-1]) < int(ordered[-1]):
         body["paging"] = {"next": {"after": chunk[-1]}}

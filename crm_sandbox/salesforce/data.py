@@ -139,6 +139,13 @@ class SalesforceData:
             for record in self.records[object_name].values():
                 record.setdefault(new_field["name"], default)
 
+    def remove_field(self, object_name: str, field_name: str) -> None:
+        """A custom field deleted: gone from describe, its values from every record."""
+        removed = self.objects[object_name]["fields"].pop(field_name.lower())
+        self.indexes.pop((object_name, removed["name"]), None)
+        for record in self.records[object_name].values():
+            record.pop(removed["name"], None)
+
     # ------------------------------------------------------------------ records
     def lookup(self, object_name: str, field_name: str, value: Any) -> set[str]:
         index = self.indexes.get((object_name, field_name))

@@ -1,5 +1,5 @@
 """The Tooling API's ``CustomField``: create a custom field (``FullName`` + ``Metadata``, as
-``cx360 install`` sends it), change its Metadata, and query the org's custom fields."""
+``cx360 install`` sends it), change its Metadata, delete it, and query the org's custom fields."""
 
 from __future__ import annotations
 
@@ -113,6 +113,19 @@ def update_custom_field(call: Call, field_id: str) -> Reply:
     ):
         current[key] = updated[key]
     call.data.field_metadata[field_id] = merged
+    return Reply(204)
+
+
+@routes.delete(f"{CUSTOM_FIELD}/<field_id>", "tooling.custom_field.delete")
+def delete_custom_field(call: Call, field_id: str) -> Reply:
+    """Delete a custom field: it leaves describe and every record (204 No Content)."""
+    full = next((k for k, v in call.data.custom_fields.items() if v == field_id), None)
+    if full is None:
+        raise not_found()
+    object_name, _, field_name = full.partition(".")
+    call.data.remove_field(object_name, field_name)
+    del call.data.custom_fields[full]
+    call.data.field_metadata.pop(field_id, None)
     return Reply(204)
 
 

@@ -393,6 +393,26 @@ def test_given_company_when_contact_created_with_association_279_then_linked(
     ]
 
 
+def test_given_associations_parameter_when_contacts_listed_then_each_carries_its_companies(
+    hs: HubSpot,
+) -> None:
+    """The v3 list, like the read by id, takes ``associations=`` and answers each record's
+    associated ids under ``associations`` ("Retrieve records": list all records of an object,
+    with properties and associations to return), as in
+    https://developers.hubspot.com/docs/guides/crm/using-object-apis"""
+    ben = contact(hs, BEN)
+    expected = {
+        r.to_object_id
+        for r in hs.crm.associations.v4.basic_api.get_page("contacts", ben.id, "companies").results
+    }
+    page = hs.crm.contacts.basic_api.get_page(limit=100, associations=["companies"])
+    listed = next(r for r in page.results if r.id == ben.id)
+    assert listed.associations is not None
+    results = listed.associations["companies"].results
+    assert {a.id for a in results} == expected and expected
+    assert {a.type for a in results} == {"contact_to_company"}
+
+
 def test_given_pairs_when_batch_associated_and_read_then_associations_reported(
     hs: HubSpot,
 ) -> None:

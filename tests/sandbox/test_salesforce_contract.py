@@ -439,6 +439,31 @@ def test_given_custom_field_when_tooling_queried_and_patched_then_new_picklist_v
     assert sf.Contact.update(contact_id(sf, BEN), {"CX_NPS_Category__c": "Unknown"}) == 204
 
 
+def test_given_custom_field_when_deleted_through_tooling_then_gone_and_creatable_again(
+    sf: Salesforce,
+) -> None:
+    """The Tooling API's CustomField supports REST DELETE (its "Supported REST API HTTP
+    Methods": Query, GET, POST, PATCH, DELETE):
+    https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customfield.htm"""
+    install_fields(sf, SCORE_FIELD)
+    cid = contact_id(sf, BEN)
+    sf.Contact.update(cid, {"CX_NPS_Score__c": 3})
+    found = sf.toolingexecute(
+        "query/?q=SELECT+Id+FROM+CustomField+WHERE+TableEnumOrId+=+'Contact'"
+        "+AND+DeveloperName+=+'CX_NPS_Score'"
+    )
+    field_id = found["records"][0]["Id"]
+    response = sf.session.delete(
+        f"{sf.tooling_url}sobjects/CustomField/{field_id}", headers=sf.headers
+    )
+    assert (response.status_code, response.content) == (204, b"")
+    assert "CX_NPS_Score__c" not in {f["name"] for f in sf.Contact.describe()["fields"]}
+    assert "CX_NPS_Score__c" not in sf.Contact.get(cid)
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.toolingexecute(f"sobjects/CustomField/{field_id}", method="DELETE")
+    install_fields(sf, SCORE_FIELD)  # the name is free again
+
+
 def test_given_org_when_global_describe_then_sobjects_listed_with_urls(sf: Salesforce) -> None:
     described = sf.describe()
     names = {o["name"]: o for o in described["sobjects"]}
