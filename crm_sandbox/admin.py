@@ -58,7 +58,8 @@ class SandboxAdmin:
         return self.set_faults(crm, clear=True)
 
     def set_limits(self, reset_usage: bool = False, **limits: Any) -> dict[str, Any]:
-        """``hubspot_ten_second``, ``hubspot_daily`` (None = off), ``salesforce_daily``."""
+        """``hubspot_ten_second``, ``hubspot_daily``, ``hubspot_search_per_second`` (None =
+        off), ``salesforce_daily``."""
         return dict(self._call("POST", "limits", {"reset_usage": reset_usage, **limits}))
 
     def configure(self, **credentials: Any) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class Faults:
 class Limits:
     hubspot_ten_second: int | None = None
     hubspot_daily: int | None = None
+    # the CRM search endpoints have their own per-second limit per account, on top of the
+    # general ones (developers.hubspot.com/changelog/crm-search-api-rate-limit-increase)
+    hubspot_search_per_second: int | None = None
     salesforce_daily: int = 15_000
 
 
@@ -71,6 +74,7 @@ class _Usage:
     hubspot_window: collections.deque[float] = field(default_factory=collections.deque)
     hubspot_day_start: float = 0.0
     hubspot_day_count: int = 0
+    hubspot_search_window: collections.deque[float] = field(default_factory=collections.deque)
     salesforce_used: int = 0
 
 
@@ -210,14 +214,19 @@ class Controls:
             return True
 
     # ------------------------------------------------------------------ rate limits
-    def hubspot_admit(self) -> tuple[str | None, dict[str, str]]:
-        """Count one HubSpot request; returns (policy violated or None, rate-limit headers)."""
+    def hubspot_admit(self, search: bool = False) -> tuple[str | None, dict[str, str]]:
+        """Count one HubSpot request (``search``: one to a CRM search endpoint); returns
+        (policy violated or None, rate-limit headers)."""
         now = time.time()
         with self._lock:
             usage, limits = self._usage, self.limits
             window = usage.hubspot_window
             while window and window[0] <= now - HUBSPOT_INTERVAL_MS / 1000:
                 window.popleft()
+            searches = usage.hubspot_search_window
+            while searches and searches[0] <= now - 1:
+                searches.popleft()
+            search_max = limits.hubspot_search_per_second
             if now - usage.hubspot_day_start >= DAY_SECONDS:
                 usage.hubspot_day_start, usage.hubspot_day_count = now, 0
             ten_max = limits.hubspot_ten_second or UNLIMITED
@@ -227,9 +236,13 @@ class Controls:
                 violated = "DAILY"
             elif limits.hubspot_ten_second is not None and len(window) >= ten_max:
                 violated = "TEN_SECONDLY_ROLLING"
+            elif search and search_max is not None and len(searches) >= search_max:
+                violated = "SECONDLY"
             else:
                 window.append(now)
                 usage.hubspot_day_count += 1
+                if search:
+                    searches.append(now)
             headers = {
                 "X-HubSpot-RateLimit-Max": str(ten_max),
                 "X-HubSpot-RateLimit-Remaining": str(max(0, ten_max - len(window))),

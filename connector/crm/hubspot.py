@@ -90,6 +90,9 @@ def _retry_after(headers: Any, body: Any) -> float | None:
     if policy == "DAILY":
         # The daily allowance resets at midnight; an hour's wait is a sane poll interval.
         return 3600.0
+    if policy == "SECONDLY":
+        # the search endpoints' own limit counts requests per second
+        return 1.0
     if interval and interval.isdigit():
         return int(interval) / 1000.0
     return None

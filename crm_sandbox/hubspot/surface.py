@@ -83,17 +83,13 @@ class HubSpotSurface:
         if route.public:
             return route.handler(call, **args)
         self._authenticate(request)
-        violated, headers = controls.hubspot_admit()
+        violated, headers = controls.hubspot_admit(search=route.endpoint.endswith(".search"))
         if violated is None and controls.take_burst("hubspot", "burst_429"):
             # a 429 means the window is used up: HubSpot reports no requests remaining
             violated = "TEN_SECONDLY_ROLLING"
             headers["X-HubSpot-RateLimit-Remaining"] = "0"
         if violated is not None:
-            message = (
-                "You have reached your daily limit."
-                if violated == "DAILY"
-                else "You have reached your ten_secondly_rolling limit."
-            )
+            message = f"You have reached your {violated.lower()} limit."
             body = {
                 "status": "error",
                 "message": message,

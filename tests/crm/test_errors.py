@@ -49,6 +49,11 @@ def _hubspot(
         ),
         (_hubspot(429, {"errorType": "RATE_LIMIT"}, {"Retry-After": "3"}), RETRY, 3.0, None),
         (_hubspot(429, {"policyName": "DAILY"}, {}), RETRY, 3600.0, None),
+        (
+            _hubspot(429, {"policyName": "SECONDLY"},
+                     {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}),
+            RETRY, 1.0, None,
+        ),
         (_hubspot(502, None, {"Retry-After": "7"}), RETRY, 7.0, None),
         (_hubspot(503), RETRY, None, None),
         (_hubspot(401, {"category": "INVALID_AUTHENTICATION"}), FATAL, None, "auth"),

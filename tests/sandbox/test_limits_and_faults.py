@@ -105,6 +105,32 @@ def test_given_burst_429_when_refused_then_no_requests_remaining_reported(
     assert raised.value.headers["X-HubSpot-RateLimit-Remaining"] == "0"
 
 
+def test_given_search_limit_used_up_when_searched_then_429_while_other_calls_pass(
+    sandbox: SandboxServer, hs: HubSpot
+) -> None:
+    # the CRM search endpoints are limited per second per account, separately from the
+    # general limits (developers.hubspot.com/changelog/crm-search-api-rate-limit-increase);
+    # a budget of 0 makes "used up" independent of the clock
+    from hubspot.crm.contacts import PublicObjectSearchRequest
+
+    sandbox.admin.set_limits(hubspot_search_per_second=0, reset_usage=True)
+    request = PublicObjectSearchRequest(
+        filter_groups=[{"filters": [{"propertyName": "email", "operator": "EQ", "value": BEN}]}]
+    )
+    with pytest.raises(ApiException) as raised:
+        hs.crm.contacts.search_api.do_search(public_object_search_request=request)
+    body = json.loads(raised.value.body)
+    assert (raised.value.status, body["errorType"], body["policyName"]) == (
+        429,
+        "RATE_LIMIT",
+        "SECONDLY",
+    )
+    assert read_ben(hs)[1] == 200  # the general limit is untouched
+    sandbox.admin.set_limits(hubspot_search_per_second=None, reset_usage=True)
+    found = hs.crm.contacts.search_api.do_search(public_object_search_request=request)
+    assert [r.properties["email"] for r in found.results] == [BEN]
+
+
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_given_error_rate_one_when_called_then_5xx(
     sandbox: SandboxServer, hs: HubSpot, sf: Salesforce, crm: str
