@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, Table, bindparam, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.storage import (
@@ -30,9 +29,9 @@ from connector.storage import (
     OutboxItem,
     Response,
     procedures,
-    utcnow,
 )
 from connector.storage.bulk import dialect_of, find_rows, in_keys, insert_rows, key_values
+from connector.storage.conflicts import retry_transaction
 from connector.storage.upsert import table_of
 
 T = TypeVar("T")
@@ -73,33 +72,18 @@ class IngestResult:
         }
 
 
-def retry_unique_race(
-    work: Callable[[datetime], R], *, undo: Callable[[], None], attempts: int = 2
+def commit_with_retry(
+    session: Session, work: Callable[[datetime], R], *, attempts: int | None = None
 ) -> R:
-    """Run ``work(now)``; after a unique-key race, ``undo`` and run it again.
-
-    Two writers racing to create the same ``(source, external_id)``, contact or delivery id make
-    one of them fail its unique constraint; run again, it finds the other's committed rows.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return work(utcnow())
-        except IntegrityError:
-            undo()
-            if attempt == attempts:
-                raise
-    raise AssertionError("attempts must be at least 1")
-
-
-def commit_with_retry(session: Session, work: Callable[[datetime], R], *, attempts: int = 2) -> R:
-    """Run ``work(now)`` and commit, again after a unique-key race (``retry_unique_race``)."""
+    """Run ``work(now)`` and commit, again after a unique-key race, deadlock or serialization
+    failure (``connector.storage.conflicts.retry_transaction``)."""
 
     def work_and_commit(now: datetime) -> R:
         result = work(now)
         session.commit()
         return result
 
-    return retry_unique_race(work_and_commit, undo=session.rollback, attempts=attempts)
+    return retry_transaction(work_and_commit, undo=session.rollback, attempts=attempts)
 
 
 # -- contacts and accounts -------------------------------------------------------------------
@@ -155,10 +139,11 @@ def resolve_accounts(
             session, table, rows, returning=("id", "crm_id", "domain")
         ):
             new[(crm_id, domain)]["id"] = account_id
-    updates = [
-        {"id": a["id"], "crm_id": a["crm_id"], "domain": a["domain"], "updated_at": now}
-        for a in changed.values()
-    ]
+    updates = sorted(
+        ({"id": a["id"], "crm_id": a["crm_id"], "domain": a["domain"], "updated_at": now}
+         for a in changed.values()),
+        key=lambda row: row["id"],
+    )  # fmt: skip
     if updates:
         session.execute(update(Account), updates)
     resolved: dict[tuple[str | None, str | None], int] = {}
@@ -235,7 +220,10 @@ def _resolve_contacts(
                 merged[f"c:{crm}"] = row
             if email:
                 merged[f"e:{email}"] = row
-        unique_rows = list({id(r): r for r in merged.values()}.values())
+        # Inserted in key order, whatever the items' order: overlapping batches then take
+        # the unique-index locks in one order and wait for each other instead of deadlocking.
+        unique_rows = sorted({id(r): r for r in merged.values()}.values(),
+                             key=lambda r: (r["crm_id"] or "", r["email"] or ""))  # fmt: skip
         account_of = {(r["crm_id"], r["email"]): r["account_id"] for r in unique_rows}
         for cid, crm, email in insert_rows(
             session, table, unique_rows, returning=("id", "crm_id", "email")
@@ -268,7 +256,9 @@ def _resolve_contacts(
         if accounts[cid] != stored_account[cid]:
             change["account_id"] = accounts[cid]
     updates = [
-        {"id": cid, **change, "updated_at": now} for cid, change in changes.items() if change
+        {"id": cid, **change, "updated_at": now}
+        for cid, change in sorted(changes.items())
+        if change
     ]
     if updates:
         session.execute(update(Contact), updates)
@@ -345,6 +335,8 @@ def _upsert_items(
         keyed_rows.append(row)
 
     ids_by_key = {key: old.id for key, old in existing.items()}
+    # Upserted in key order, whatever the items' order (see ``_resolve_contacts``).
+    keyed_rows.sort(key=lambda row: (row["source"], row["external_id"]))
     if keyed_rows:
         ids_by_key.update(
             ((source, external_id), new_id)
@@ -450,9 +442,9 @@ def store_committed(database: Database, kind: str, item: Mapping[str, Any]) -> I
     item is one statement on PostgreSQL, atomic by itself, so it runs in autocommit on a
     pooled driver connection (``Database.scalar_committed``): no BEGIN and COMMIT, and none of
     the ORM session's or Core's work, which together were half of a one-response request's
-    client CPU. A unique-key race is retried as ``commit_with_retry`` does.
+    client CPU. A lost race is retried as ``commit_with_retry`` does.
     """
-    return retry_unique_race(
+    return retry_transaction(
         lambda now: _one_result(procedures.store_one_committed(database, kind, item, now)),
         undo=lambda: None,
     )

@@ -16,3 +16,13 @@ HTTP_LATENCY = Histogram(
 ITEMS_INGESTED = Counter(
     "cx360_items_ingested_total", "Responses and ratings stored", ["item", "outcome"]
 )
+DATABASE_RETRIES = Counter(
+    "cx360_database_retries_total",
+    "Transactions run again after a unique-key race, deadlock or serialization failure",
+    ["sqlstate"],
+)
+STORAGE_UNAVAILABLE = Counter(
+    "cx360_storage_unavailable_total",
+    "Requests answered 503 for a database error (unreachable, or retries exhausted)",
+    ["sqlstate"],
+)

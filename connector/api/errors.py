@@ -15,6 +15,9 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from connector.metrics import STORAGE_UNAVAILABLE
+from connector.storage.conflicts import describe, sqlstate
+
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
 
@@ -49,7 +52,7 @@ def error_response(
 
 
 def storage_unavailable(exc: Exception) -> Response:
-    log.warning("storage unavailable: %s", type(exc).__name__)
+    log_storage_unavailable(exc)
     return error_response(
         503,
         "Storage is unavailable; nothing was stored. Retry later.",
@@ -57,7 +60,14 @@ def storage_unavailable(exc: Exception) -> Response:
     )
 
 
-def _is_connection_problem(exc: DBAPIError) -> bool:
+def log_storage_unavailable(exc: Exception) -> None:
+    """Log and count a 503 for a database error: its SQLSTATE and the driver's message."""
+    STORAGE_UNAVAILABLE.labels(sqlstate(exc) or "unknown").inc()
+    log.warning("storage unavailable, answered 503: %s", describe(exc))
+
+
+def is_storage_unavailable(exc: DBAPIError) -> bool:
+    """A database error answered 503: unreachable, or a lost race still lost after retries."""
     return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)
 
 
@@ -82,7 +92,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def _database_error(exc: DBAPIError) -> Response:
-        if _is_connection_problem(exc):
+        if is_storage_unavailable(exc):
             return storage_unavailable(exc)
         log.exception("database error")
         return error_response(500, "Internal error; nothing was stored.")

@@ -9,8 +9,10 @@ writes the outbox rows that make the pipeline push the new scores.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 
 from rich.progress import Progress, TaskID
@@ -33,7 +35,13 @@ from connector.importer.validation import (
     ValidationReport,
     validated_parts,
 )
-from connector.ingest import IngestResult, store_ratings, store_responses, write_outbox
+from connector.ingest import (
+    IngestResult,
+    commit_with_retry,
+    store_ratings,
+    store_responses,
+    write_outbox,
+)
 from connector.scorecards import recompute_scorecards
 from connector.scoring import ScoringConfig
 from connector.storage import Database
@@ -125,27 +133,39 @@ def import_file(
             progress.advance(task, count)
 
     report = ValidationReport()
-    result = IngestResult()
+    validated: list[ValidationReport] = []
     # One transaction: each slice is stored as soon as it is valid, while the next slices are
     # validated on the other cores; an invalid row (without skipping) rolls it all back.
     # SQLite stores in this process's CPU, which would only compete with the validating ones:
-    # there every slice is validated first.
+    # there every slice is validated first. A transaction that loses a race with a concurrent
+    # writer (``commit_with_retry``) stores the slices validated so far again, then goes on.
     with validated_parts(rows, options) as parts, database.session() as session:
-        for part in list(parts) if database.is_sqlite else parts:
-            report.extend(part)
-            advance(validating, part.total)
+        pending = iter(list(parts) if database.is_sqlite else parts)
+
+        def validate_rest() -> Iterator[ValidationReport]:
+            for part in pending:
+                validated.append(part)
+                report.extend(part)
+                advance(validating, part.total)
+                yield part
+
+        def store_all(_attempt_started: datetime) -> IngestResult:
+            result = IngestResult()
+            for part in chain(list(validated), validate_rest()):
+                if report.rejected and not skip_invalid:
+                    continue  # nothing will be kept; validate on, to report every bad row
+                for chunk in chunked(part.valid, STORE_CHUNK):
+                    result.merge(store(session, chunk, now=now, outbox=False))
+                advance(storing, part.total)
             if report.rejected and not skip_invalid:
-                continue  # nothing will be kept; validate on, to report every bad row
-            for chunk in chunked(part.valid, STORE_CHUNK):
-                result.merge(store(session, chunk, now=now, outbox=False))
-            advance(storing, part.total)
-        if report.rejected and not skip_invalid:
-            session.rollback()
-            raise InvalidRows(report)
-        # every touched person and account once, however many chunks named them
-        write_outbox(session, result.contact_ids, result.account_ids, now=now)
-        if recompute:
-            _recompute(session, result, now=now, scoring=scoring, progress=progress)
+                raise InvalidRows(report)
+            # every touched person and account once, however many chunks named them
+            write_outbox(session, result.contact_ids, result.account_ids, now=now)
+            if recompute:
+                _recompute(session, result, now=now, scoring=scoring, progress=progress)
+            return result
+
+        result = commit_with_retry(session, store_all)
 
     summary.errors = report.errors
     summary.rejected = len(report.rejected)

@@ -27,11 +27,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 from requests import RequestException
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from connector.api.errors import is_storage_unavailable, log_storage_unavailable
 from connector.auth import find_api_key
 from connector.extensions import db_session
 from connector.scoring import ScoringConfig, bucket_start
@@ -195,8 +196,8 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
 
 @web_blp.errorhandler(DBAPIError)
 def _database_error(exc: DBAPIError) -> tuple[str, int]:
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        log.warning("storage unavailable: %s", type(exc).__name__)
+    if is_storage_unavailable(exc):
+        log_storage_unavailable(exc)
         return _error_page(503, _("The database is not reachable right now. Try again shortly."))
     log.exception("database error")
     return _error_page(500, _("Something went wrong on our side; nothing was saved."))
