@@ -12,6 +12,7 @@ follow-up task row is written before the task is created.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,7 @@ from connector.scorecards import (
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
 from connector.storage.bulk import upsert_insert
+from connector.storage.conflicts import retry_transaction
 
 log = logging.getLogger(__name__)
 
@@ -307,12 +309,22 @@ class Pusher:
                 )  # fmt: skip
                 if pending.task is not None:
                     tasked.append(pending)
-            claimed = self._claim_tasks(tasked)
-            record_written(self.session, written)
             # What was written and the follow-up tasks it calls for commit together: a failed
             # commit leaves both unrecorded, so the next push plans the change and its task again.
-            self.session.commit()
+            # A transaction that lost a race with a concurrent push (a deadlock) is recorded again.
+            claimed = retry_transaction(
+                functools.partial(self._record_batch, tasked, written), undo=self.session.rollback
+            )
             self._send_tasks(claimed, report)
+
+    def _record_batch(
+        self, tasked: Sequence[_Pending], written: list[dict[str, Any]], _now: datetime
+    ) -> list[FollowUp]:
+        """Claim the batch's follow-up tasks and record what was written, and commit."""
+        claimed = self._claim_tasks(tasked)
+        record_written(self.session, written)
+        self.session.commit()
+        return claimed
 
     def _claim_tasks(self, tasked: Sequence[_Pending]) -> list[FollowUp]:
         """Claim the follow-up tasks of written changes, once per contact and change.
