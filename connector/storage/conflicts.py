@@ -59,7 +59,8 @@ def describe(exc: BaseException) -> str:
     message = getattr(diag, "message_primary", None) or (
         str(driver_error).splitlines()[0] if str(driver_error) else type(driver_error).__name__
     )
-    return f"SQLSTATE {sqlstate(exc) or '?'} ({type(driver_error).__name__}): {message}"
+    code = f"SQLSTATE {sqlstate(exc)}" if sqlstate(exc) else "no SQLSTATE"
+    return f"{code} ({type(driver_error).__name__}): {message}"
 
 
 def is_conflict(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -444,8 +445,13 @@ def storage_down(hooks: Flask) -> Callable[[], None]:
 
 @pytest.mark.parametrize("provider", ["typeform", "delighted", "generic"])
 def test_given_storage_unavailable_when_posted_then_503_with_retry_after(
-    hooks: Flask, client: FlaskClient, storage_down: Callable[[], None], provider: str
+    hooks: Flask,
+    client: FlaskClient,
+    storage_down: Callable[[], None],
+    provider: str,
+    caplog: pytest.LogCaptureFixture,
 ):
+    caplog.set_level(logging.WARNING, logger="connector.api.errors")
     storage_down()
     if provider == "typeform":
         reply = _post_typeform(client, TYPEFORM_BODY, TYPEFORM_PUBLISHED)
@@ -455,6 +461,10 @@ def test_given_storage_unavailable_when_posted_then_503_with_retry_after(
         reply = _post_generic(client, GENERIC_RESPONSE)
     _assert_error(reply, 503)
     assert int(reply.headers["Retry-After"]) > 0
+    # the log says why, in the driver's words: no SQLSTATE for a refused connection
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "connector.api.errors"]
+    assert logged.startswith("storage unavailable, answered 503: no SQLSTATE (OperationalError)")
+    assert "Connection refused" in logged or "connection failed" in logged, logged
 
 
 def test_given_two_bad_items_of_different_kinds_when_posted_then_400_names_both(
