@@ -23,6 +23,7 @@ from connector.importer.validation import (
 )
 from connector.scoring import ScoringConfig
 from connector.storage import Database, utcnow
+from connector.storage.conflicts import describe
 
 MAX_ERRORS_SHOWN = 50
 
@@ -164,7 +165,7 @@ def import_command(
         raise click.ClickException(str(exc)) from exc
     except OperationalError as exc:
         raise click.ClickException(
-            f"The database is unavailable or not set up ({type(exc.orig).__name__}); "
+            f"The database is unavailable or not set up ({describe(exc)}); "
             "run `cx360 db upgrade` and check CX360_DATABASE_URL."
         ) from exc
     finally:
