@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from tenacity import RetryCallState, Retrying, wait_random_exponential
 
 from connector.metrics import DATABASE_RETRIES
-from connector.storage.db import utcnow
+from connector.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
