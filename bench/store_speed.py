@@ -40,6 +40,7 @@ from _harness import ROOT, finish, median, postgres_database
 from sqlalchemy import event, text
 
 from connector import ingest
+from connector.batching import chunked
 from connector.storage import Base, Database
 from connector.storage.schema import create_schema
 
@@ -133,7 +134,7 @@ def run_import(database: Database, module: ModuleType, rows: int, chunk: int = 2
     now = datetime.now(UTC)
     started = time.perf_counter()
     with database.session() as session:
-        for part in module.chunked(items, chunk):
+        for part in chunked(items, chunk):  # the slicing is not what is measured
             module.store_responses(session, part, now=now)
     return time.perf_counter() - started
 
