@@ -15,6 +15,7 @@ from connector.auth import protect
 from connector.crm.errors import CrmError
 from connector.extensions import db_session
 from connector.storage import Account, Contact, Response, SyncRun
+from connector.storage.models import SYNC_RUN_STATUSES
 from connector.sync.runs import run_requested_sync, run_summary
 
 syncs_blp = Blueprint("syncs", __name__, url_prefix="/api/v1", description="Sync runs")
@@ -44,7 +45,7 @@ class SyncRunOut(Schema):
     id = fields.Integer()
     trigger = fields.String(metadata={"description": "outbox (automatic), api or cli"})
     crm = fields.String()
-    status = fields.String(metadata={"description": "queued|running|succeeded|partial|failed"})
+    status = fields.String(metadata={"description": "|".join(SYNC_RUN_STATUSES)})
     dry_run = fields.Boolean()
     full = fields.Boolean()
     created_at = fields.AwareDateTime()
@@ -65,6 +66,10 @@ class SyncRunOut(Schema):
 
 class SyncListQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    status = fields.String(
+        validate=validate.OneOf(SYNC_RUN_STATUSES),
+        metadata={"description": "Only runs in this status"},
+    )
 
 
 class UnmatchedOut(Schema):
@@ -82,9 +87,10 @@ class Syncs(MethodView):
     @syncs_blp.response(200, SyncRunOut(many=True))
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         """Recent sync runs, newest first"""
-        runs = db_session().scalars(
-            select(SyncRun).order_by(SyncRun.id.desc()).limit(query["limit"])
-        )
+        wanted = select(SyncRun).order_by(SyncRun.id.desc()).limit(query["limit"])
+        if "status" in query:
+            wanted = wanted.where(SyncRun.status == query["status"])
+        runs = db_session().scalars(wanted)
         return [run_summary(r) for r in runs]
 
     @syncs_blp.doc(**_AUTH_DOC)

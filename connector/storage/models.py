@@ -267,13 +267,15 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+SYNC_RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed")
+
+
 class SyncRun(Base):
     """One push to the CRM: what it wrote, left alone, could not write, and what it cost."""
 
     __tablename__ = "sync_runs"
     __table_args__ = (
-        CheckConstraint("status in ('queued', 'running', 'succeeded', 'partial', 'failed')",
-                        name="status"),
+        CheckConstraint(f"status in {SYNC_RUN_STATUSES!r}", name="status"),
         Index("ix_sync_runs_started_at", "started_at"),
     )  # fmt: skip
 

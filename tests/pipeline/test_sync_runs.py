@@ -71,4 +71,11 @@ def test_given_worker_when_sync_requested_through_api_then_run_recorded_with_cou
     assert run["duration_seconds"] is not None
     listed = client.get("/api/v1/syncs", headers=admin).json
     assert run_id in [r["id"] for r in listed]
+    # ?status= filters as the OpenAPI documents; an unknown status is a 422 naming the field
+    same_status = client.get(f"/api/v1/syncs?status={run['status']}", headers=admin).json
+    assert run_id in [r["id"] for r in same_status]
+    assert {r["status"] for r in same_status} == {run["status"]}
+    assert client.get("/api/v1/syncs?status=failed", headers=admin).json == []
+    unknown = client.get("/api/v1/syncs?status=done", headers=admin)
+    assert unknown.status_code == 422 and "status" in json.dumps(unknown.json)
     assert client.get("/api/v1/syncs/999999", headers=admin).status_code == 404
