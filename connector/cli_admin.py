@@ -214,6 +214,26 @@ def upgrade_waiting(database_url: str, wait_seconds: float) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+def refuse_taken_port(host: str, port: int, option: str = "--port") -> None:
+    """One clear line and a non-zero exit when another process already listens on the port.
+
+    Checked before starting, so gunicorn does not retry for seconds printing a line per try.
+    """
+    import socket
+
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: only a listener
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(
+            f"Port {port} on {host} is not available ({exc.strerror}): stop what uses it "
+            f"or choose another with {option}."
+        ) from None
+    finally:
+        probe.close()
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8360, show_default=True, type=int)
@@ -231,6 +251,7 @@ def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db
 
     from connector.app import create_app
 
+    refuse_taken_port(host, port)
     config = _config()
     if migrate:
         upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
@@ -269,4 +290,6 @@ def demo_command(crm: str, once: bool, port: int, sandbox_port: int) -> None:
     """Everything on embedded defaults: sandbox CRM, web app, a worker, the sample data."""
     from connector.demo import run_demo
 
+    refuse_taken_port("127.0.0.1", sandbox_port, option="--sandbox-port")
+    refuse_taken_port("127.0.0.1", port)
     raise SystemExit(run_demo(_config(), crm=crm, once=once, port=port, sandbox_port=sandbox_port))
