@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -178,6 +179,12 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         help="rnps.potential_avg at or above this counts as high potential (untapped, nurture).",
     ),
+    Setting(
+        "CX360_TIMEZONE",
+        "UTC",
+        help="The business's time zone (IANA name, e.g. Europe/Berlin): the calendar of the "
+        "*.date metrics, of dashboard weeks and of date-only imports.",
+    ),
     # Survey-tool webhooks (secrets comma-separated: old and new accepted while rotating)
     Setting(
         "CX360_TYPEFORM_SECRETS",
@@ -281,6 +288,16 @@ def _secret_from_file(name: str, path: str | None) -> str | None:
         raise ConfigError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from exc
 
 
+def business_zone(name: str, setting: str = "CX360_TIMEZONE") -> ZoneInfo:
+    """The IANA time zone ``name``; a ``ConfigError`` naming ``setting`` when there is none."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{setting}={name!r}: expected an IANA time zone name such as UTC or Europe/Berlin"
+        ) from exc
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> dict[str, Any]:
@@ -318,6 +335,7 @@ def finish_config(config: dict[str, Any]) -> dict[str, Any]:
     if typeform_kind not in {"nps", "csat"}:
         raise ConfigError(f"CX360_TYPEFORM_KIND={typeform_kind!r}: expected nps or csat")
     config["CX360_TYPEFORM_KIND"] = typeform_kind
+    config["CX360_TIMEZONE"] = business_zone(str(config.get("CX360_TIMEZONE") or "UTC")).key
     return config
 
 

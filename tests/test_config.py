@@ -22,7 +22,13 @@ def test_given_dotenv_and_environment_when_loading_then_environment_wins(tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("CX360_CSAT_SCALE", "five"), ("CX360_CRM", "pipedrive")]
+    ("name", "value"),
+    [
+        ("CX360_CSAT_SCALE", "five"),
+        ("CX360_CRM", "pipedrive"),
+        ("CX360_TIMEZONE", "Mitteleuropa"),
+        ("CX360_TIMEZONE", "+01:00"),
+    ],
 )
 def test_given_bad_value_when_loading_then_error_names_variable(name: str, value: str):
     with pytest.raises(ConfigError, match=name):

@@ -53,9 +53,8 @@ MAX_ERRORS_SHOWN = 50
 )
 @click.option(
     "--timezone",
-    default="UTC",
-    show_default=True,
-    help="Timezone of dates and times in the file that carry none.",
+    default=None,
+    help="Timezone of dates and times in the file that carry none. Default: CX360_TIMEZONE.",
 )
 @click.option(
     "--encoding",
@@ -91,7 +90,7 @@ def import_command(
     source: str,
     columns: tuple[str, ...],
     file_format: str | None,
-    timezone: str,
+    timezone: str | None,
     encoding: str | None,
     date_format: str | None,
     skip_invalid: bool,
@@ -104,6 +103,8 @@ def import_command(
     imported unless --skip-invalid. Rows are keyed on (source, external_id), so importing a
     file again changes nothing; rows without external_id are keyed by their content.
     """
+    config = load_config()
+    timezone = timezone or config["CX360_TIMEZONE"]
     try:
         mapping = parse_column_options(columns, kind)
         zone = ZoneInfo(timezone)
@@ -119,7 +120,6 @@ def import_command(
             raise click.BadParameter(
                 f"unknown encoding {encoding!r}", param_hint="--encoding"
             ) from exc
-    config = load_config()
     options = ImportOptions(
         kind=kind,
         source=source,

@@ -2,7 +2,8 @@
 
 Timestamps are normalised to UTC on construction. A naive datetime is taken to be UTC (some
 database drivers drop the offset of a UTC value), so comparisons never mix naive and aware
-values and the UTC date of a timestamp is its ``*.date`` metric.
+values. The ``*.date`` metrics are calendar dates in the business's time zone
+(``ScoringConfig.timezone``).
 
 Ordering ("the latest"): a response is later than another when its ``answered_at`` is later;
 on equal ``answered_at`` the later ``received_at`` wins. Should both be equal as well, the
@@ -16,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from connector.config import ConfigError
+from connector.config import ConfigError, business_zone
 
 CATEGORIES: tuple[str, ...] = ("promoter", "passive", "detractor")
 SEGMENTS: tuple[str, ...] = ("at_risk", "untapped", "champion", "nurture", "maintain")
@@ -126,8 +128,10 @@ class ScoringConfig:
     csat_scale: int = 5
     csat_satisfied_min: int = 4
     segment_potential_min: float = 7.0
+    timezone: str = "UTC"  # IANA name: the calendar of the *.date metrics
 
     def __post_init__(self) -> None:
+        business_zone(self.timezone, "timezone")
         problems = _config_problems({f.name: getattr(self, f.name) for f in fields(self)})
         if problems:
             raise ValueError("; ".join(f"{name}={value!r}: {why}" for name, value, why in problems))
@@ -149,12 +153,18 @@ class ScoringConfig:
                 values[name] = parse(raw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{variable}={raw!r}: expected {parse.__name__}") from exc
+        values["timezone"] = business_zone(str(config.get("CX360_TIMEZONE") or "UTC")).key
         problems = _config_problems(values)
         if problems:
             raise ConfigError(
                 "; ".join(f"{CONFIG_VARIABLES[n]}={v!r}: {why}" for n, v, why in problems)
             )
         return cls(**values)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The business's time zone."""
+        return ZoneInfo(self.timezone)
 
 
 DEFAULT_CONFIG = ScoringConfig()

@@ -74,6 +74,7 @@ def contact_scorecard(
     """The contact metrics from one contact's responses and the employee ratings of it."""
     now = as_utc(now)
     start = window_start(now, config)
+    zone = config.zone
     answers = list(responses)
     nps = [r for r in answers if r.kind == "nps"]
     csat = [r for r in answers if r.kind == "csat"]
@@ -88,7 +89,7 @@ def contact_scorecard(
     card: ScoreCard = {
         "nps.score": int(latest_nps.score) if latest_nps else None,
         "nps.category": category,
-        "nps.date": iso_date(latest_nps.answered_at) if latest_nps else None,
+        "nps.date": iso_date(latest_nps.answered_at, zone) if latest_nps else None,
         "nps.comment": latest_nps.comment if latest_nps else None,
         "nps.previous_category": change.previous_category if change else None,
         "nps.category_changed_at": iso_datetime(change.changed_at) if change else None,
@@ -96,13 +97,13 @@ def contact_scorecard(
             sum(1 for r in nps if in_window(r.answered_at, start=start, now=now)) if nps else None
         ),
         "csat.last": int(latest_csat.score) if latest_csat else None,
-        "csat.date": iso_date(latest_csat.answered_at) if latest_csat else None,
+        "csat.date": iso_date(latest_csat.answered_at, zone) if latest_csat else None,
         "csat.pct": round1(csat_window.pct),
         "csat.responses": csat_window.total if csat else None,
         **_reverse_metrics(reverse),
-        "rnps.date": iso_date(reverse.last_rated_at) if reverse else None,
+        "rnps.date": iso_date(reverse.last_rated_at, zone) if reverse else None,
         "cx360.segment": segment(category, reverse, config),
-        "survey.last_date": iso_date(latest_any.answered_at) if latest_any else None,
+        "survey.last_date": iso_date(latest_any.answered_at, zone) if latest_any else None,
     }
     return {key: card[key] for key in CONTACT_METRICS}
 

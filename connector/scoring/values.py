@@ -12,7 +12,7 @@ Bands apply to unrounded values: ``band(8.96)`` is passive even though it displa
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 
 from connector.scoring.model import as_utc
@@ -43,9 +43,9 @@ def band(score: float) -> str:
     return "detractor"
 
 
-def iso_date(moment: datetime) -> str:
-    """UTC calendar date, ``YYYY-MM-DD``."""
-    return as_utc(moment).date().isoformat()
+def iso_date(moment: datetime, zone: tzinfo = UTC) -> str:
+    """The calendar date of ``moment`` in ``zone`` (the business's time zone), ``YYYY-MM-DD``."""
+    return as_utc(moment).astimezone(zone).date().isoformat()
 
 
 def iso_datetime(moment: datetime) -> str:

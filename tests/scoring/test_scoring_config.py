@@ -34,6 +34,12 @@ def test_given_config_when_reading_scoring_config_then_values_or_defaults(
     assert ScoringConfig.from_config(config) == expected
 
 
+def test_given_business_time_zone_when_reading_scoring_config_then_zone_kept() -> None:
+    config = load_config({"CX360_TIMEZONE": "Europe/Berlin"}, None)
+    assert ScoringConfig.from_config(config).timezone == "Europe/Berlin"
+    assert ScoringConfig.from_config({}).timezone == "UTC"
+
+
 def test_given_loaded_environment_when_reading_scoring_config_then_same_values() -> None:
     config = load_config({"CX360_CSAT_SCALE": "7", "CX360_CSAT_SATISFIED_MIN": "6"}, None)
     assert ScoringConfig.from_config(config) == ScoringConfig(csat_scale=7, csat_satisfied_min=6)
@@ -49,6 +55,8 @@ def test_given_loaded_environment_when_reading_scoring_config_then_same_values()
         ({"CX360_CSAT_SATISFIED_MIN": 0}, "CX360_CSAT_SATISFIED_MIN"),
         ({"CX360_SEGMENT_POTENTIAL_MIN": 11}, "CX360_SEGMENT_POTENTIAL_MIN"),
         ({"CX360_SEGMENT_POTENTIAL_MIN": "high"}, "CX360_SEGMENT_POTENTIAL_MIN"),
+        ({"CX360_TIMEZONE": "Berlin"}, "CX360_TIMEZONE"),
+        ({"CX360_TIMEZONE": "../etc/passwd"}, "CX360_TIMEZONE"),
     ],
 )
 def test_given_bad_value_when_reading_scoring_config_then_error_names_variable(

@@ -252,3 +252,24 @@ def test_given_naive_and_aware_timestamps_when_scoring_contact_then_compared_as_
         9,
         "2026-06-01T10:00:00Z",
     )
+
+
+@pytest.mark.parametrize(
+    ("timezone", "expected_date"),
+    [("Europe/Berlin", "2026-11-28"), ("UTC", "2026-11-27"), ("America/New_York", "2026-11-27")],
+)
+def test_given_answer_just_after_midnight_in_berlin_when_scoring_then_dated_in_business_zone(
+    timezone: str, expected_date: str
+) -> None:
+    # 00:30 in Berlin is 23:30 UTC the day before: the date is the business zone's calendar day.
+    answered = at("2026-11-28T00:30:00+01:00")
+    result = contact_scorecard(
+        [nps(10, answered), csat(5, answered)],
+        [rating("rep@firma.example", 8, 8, answered)],
+        now=at("2026-12-01T12:00"),
+        config=ScoringConfig(timezone=timezone),
+    )
+    assert {key: result[key] for key in ("nps.date", "csat.date", "rnps.date")} == dict.fromkeys(
+        ("nps.date", "csat.date", "rnps.date"), expected_date
+    )
+    assert result["survey.last_date"] == expected_date
