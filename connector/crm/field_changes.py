@@ -2,7 +2,10 @@
 
 Write safety lives here so every caller gets it:
 - only mapped, writable fields are produced;
-- a metric without data (None) is never written, so null never replaces a value;
+- the CRM shows exactly the current scorecard (DESIGN.md "Field ownership"): a metric without
+  data (None) clears its field when cx360 last wrote a value there (a latest answer without a
+  comment clears the comment; a CSAT % or account NPS that aged out of the window is cleared);
+  a field already empty costs nothing;
 - category and segment values become the mapping's picklist API values;
 - a field whose value equals what cx360 last wrote is left out (zero calls for unchanged data);
 - values from older data never replace newer ones: a scorecard computed before the one last
@@ -91,14 +94,20 @@ def field_changes(
 ) -> dict[str, Any]:
     """The fields to send: the scorecard's values that differ from what was last written.
 
-    ``last_written`` is field -> value as cx360 last wrote it (None: nothing yet).
+    A field whose metric is None is sent as None (clear) when ``last_written`` holds a value
+    for it. ``last_written`` is field -> value as cx360 last wrote it (None: nothing yet).
     ``as_of``/``last_written_as_of``: when the scorecard and the last written one were
     computed; an older scorecard than the one written gives no changes at all.
     """
     if as_of is not None and last_written_as_of is not None and as_of < last_written_as_of:
         return {}
-    new = scorecard_field_values(scorecard, mapping)
     previous = last_written or {}
+    new: dict[str, Any] = {
+        f.field: None
+        for f in mapping.written()
+        if scorecard.get(f.metric) is None and previous.get(f.field) not in (None, "")
+    }
+    new.update(scorecard_field_values(scorecard, mapping))
     stale = _stale_families(scorecard, mapping, previous)
     family_of = mapping.family_of()
     return {

@@ -98,11 +98,33 @@ def test_given_one_changed_metric_when_diffed_then_only_that_field_is_sent() -> 
     assert field_changes(newer, HS.contact, written) == {"cx360_rnps_raters": 3}
 
 
-def test_given_a_metric_that_became_null_when_diffed_then_the_old_value_is_not_cleared() -> None:
-    written = scorecard_field_values(SCORECARD, SF.contact)
-    without = {**SCORECARD, "nps.comment": None}
+@pytest.mark.parametrize(
+    ("mapping", "comment_field", "pct_field"),
+    [
+        (SF.contact, "CX_NPS_Comment__c", "CX_CSAT_Pct__c"),
+        (HS.contact, "cx360_nps_comment", "cx360_csat_pct"),
+    ],
+)
+def test_given_a_metric_that_became_null_when_diffed_then_its_field_is_cleared(
+    mapping: Any, comment_field: str, pct_field: str
+) -> None:
+    # DESIGN.md "Field ownership": the CRM shows the current scorecard; a newer answer without a
+    # comment clears the comment, a CSAT % that aged out of the window is cleared.
+    with_csat = {**SCORECARD, "csat.last": 5, "csat.date": "2025-03-01", "csat.pct": 100.0}
+    written = scorecard_field_values(with_csat, mapping)
+    newer = {**with_csat, "nps.comment": None, "csat.pct": None}
 
-    assert field_changes(without, SF.contact, written) == {}
+    assert field_changes(newer, mapping, written) == {comment_field: None, pct_field: None}
+
+
+def test_given_a_field_already_empty_when_its_metric_is_null_then_nothing_is_sent() -> None:
+    without = {**SCORECARD, "nps.comment": None}
+    cleared = {**scorecard_field_values(SCORECARD, SF.contact), "CX_NPS_Comment__c": None}
+    never_written = scorecard_field_values(without, SF.contact)
+
+    assert field_changes(without, SF.contact, cleared) == {}
+    assert field_changes(without, SF.contact, never_written) == {}
+    assert "CX_NPS_Comment__c" not in field_changes(without, SF.contact, None)
 
 
 def test_given_an_older_scorecard_than_the_one_written_when_diffed_then_nothing_is_sent() -> None:
