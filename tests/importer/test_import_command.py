@@ -377,3 +377,38 @@ def test_given_bad_encoding_or_date_format_when_importing_then_clear_error(
     result = run(str(path), *GERMAN_OPTIONS, *args)
     assert result.exit_code != 0
     assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("timezone_option", [("--timezone", "Europe/Berlin"), ()])
+def test_given_date_only_value_in_berlin_business_when_importing_then_same_day_on_scorecard(
+    database_url: str, tmp_path: Path, timezone_option: tuple[str, ...]
+) -> None:
+    # DESIGN.md "Dates": a date-only import is the business zone's day; --timezone defaults to
+    # CX360_TIMEZONE. Midnight in Berlin is 23:00 UTC the day before: never dated a day early.
+    env = {
+        "CX360_DATABASE_URL": database_url,
+        "CX360_INSTANCE_PATH": str(tmp_path / "inst"),
+        "CX360_TIMEZONE": "Europe/Berlin",
+    }
+    sheet = _sheet(
+        tmp_path / "dates.csv", [HEADER, ["d-1", "lena@kunde.example", "9", "", "2026-11-21"]]
+    )
+    options = [o for o in SHEET_OPTIONS if o not in ("--timezone", "Europe/Berlin")]
+    result = CliRunner().invoke(
+        main,
+        ["import", str(sheet), *options, *timezone_option, "--recompute"],
+        env=env,
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            card = session.scalars(
+                select(Scorecard).where(Scorecard.subject_type == "contact")
+            ).one()
+            assert card.values["nps.date"] == "2026-11-21"
+            assert card.values["survey.last_date"] == "2026-11-21"
+    finally:
+        db.dispose()
