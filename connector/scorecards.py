@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, text, update
@@ -291,17 +291,19 @@ def nps_over_range(
     account_id: int | None = None,
     touchpoint: str | None = None,
     end_counts: bool = False,
+    zone: tzinfo = UTC,
 ) -> NpsOverRange:
     """The NPS of ``[start, end)`` and per bucket: the one definition the dashboard, the weekly
     summary and ``GET /api/v1/stats/nps`` show.
 
-    Buckets are whole calendar periods (weeks from Monday, UTC): a week has one value whatever
+    Buckets are whole calendar periods of ``zone``, the business's time zone (weeks from
+    Monday): a week has one value whatever
     range shows it, so a range starting mid-week has a first bucket that counts its whole week
     (also before ``start``) and is labelled with its Monday. The window counts ``[start, end)``
     only, or ``[start, end]`` with ``end_counts`` (the API's ``to`` is an instant that counts).
     """
     loaded = responses_in_range(
-        session, start=bucket_start(start, interval), end=end, account_id=account_id,
+        session, start=bucket_start(start, interval, zone), end=end, account_id=account_id,
         touchpoint=touchpoint,
     )  # fmt: skip
     responses = [r for r in loaded if r.answered_at < end or (end_counts and r.answered_at == end)]
@@ -309,5 +311,5 @@ def nps_over_range(
     last_instant = end if end_counts else end - timedelta(microseconds=1)
     return NpsOverRange(
         window=population_nps(in_range, now=last_instant, start=start),
-        buckets=nps_series(responses, start=start, end=end, interval=interval),
+        buckets=nps_series(responses, start=start, end=end, interval=interval, zone=zone),
     )

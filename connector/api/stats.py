@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
 from connector.api.errors import fail
@@ -13,7 +14,7 @@ from connector.auth import protect
 from connector.extensions import db_session
 from connector.ingest import find_account
 from connector.scorecards import nps_over_range
-from connector.scoring import NpsSummary, round1
+from connector.scoring import NpsSummary, ScoringConfig, round1
 from connector.storage import utcnow
 
 stats_blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Statistics")
@@ -43,10 +44,10 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     """NPS, N and margin of error per bucket
 
     Each bucket counts the latest response per contact inside it; buckets are whole calendar
-    periods (weeks from Monday), so the first counts its whole period, also before `from`, and
-    starts at that period's start. `window` is [from, to] at once. The dashboard and the weekly
-    summary show the same figures. Defaults: the last 12 weeks, weekly. Filters: `account`
-    (domain or CRM id), `touchpoint`.
+    periods of the business's time zone `CX360_TIMEZONE` (weeks from Monday), so the first
+    counts its whole period, also before `from`, and starts at that period's start. `window` is
+    [from, to] at once. The dashboard and the weekly summary show the same figures. Defaults:
+    the last 12 weeks, weekly. Filters: `account` (domain or CRM id), `touchpoint`.
     """
     session = db_session()
     end = query["to"] or utcnow()
@@ -62,6 +63,7 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     nps = nps_over_range(
         session, start=start, end=end, interval=query["interval"], account_id=account_id,
         touchpoint=query["touchpoint"], end_counts=True,
+        zone=ScoringConfig.from_config(current_app.config).zone,
     )  # fmt: skip
     return {
         "interval": query["interval"],

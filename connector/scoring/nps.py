@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from connector.scoring.model import DEFAULT_CONFIG, ScoringConfig, SurveyResponse, as_utc
 from connector.scoring.values import band
@@ -130,9 +130,19 @@ def population_nps(
     return nps_summary(r.score for r in latest_per_contact(inside))
 
 
-def bucket_start(moment: datetime, interval: str) -> datetime:
-    """Start of the ``interval`` bucket (day, week, month; UTC) that contains ``moment``."""
-    day = as_utc(moment).replace(hour=0, minute=0, second=0, microsecond=0)
+def bucket_start(moment: datetime, interval: str, zone: tzinfo = UTC) -> datetime:
+    """Start of the ``interval`` bucket (day, week from Monday, month) that contains ``moment``,
+    on the calendar of ``zone`` (the business's time zone): midnight there, as an aware time."""
+    local = as_utc(moment).astimezone(zone).replace(tzinfo=None)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _aware(_calendar_start(day, interval), zone)
+
+
+def _aware(local: datetime, zone: tzinfo) -> datetime:
+    return local.replace(tzinfo=zone)
+
+
+def _calendar_start(day: datetime, interval: str) -> datetime:
     if interval == "day":
         return day
     if interval == "week":
@@ -143,20 +153,25 @@ def bucket_start(moment: datetime, interval: str) -> datetime:
 
 
 def next_bucket_start(bucket: datetime, interval: str) -> datetime:
-    """Start of the bucket after the one starting at ``bucket``."""
+    """Start of the bucket after the one starting at ``bucket`` (its zone's wall clock: a week
+    across a daylight-saving change is 7 calendar days, not 168 hours)."""
+    zone = bucket.tzinfo or UTC
+    wall = bucket.replace(tzinfo=None)
     if interval == "day":
-        return bucket + timedelta(days=1)
+        return _aware(wall + timedelta(days=1), zone)
     if interval == "week":
-        return bucket + timedelta(weeks=1)
+        return _aware(wall + timedelta(weeks=1), zone)
     if interval == "month":
-        if bucket.month == 12:
-            return bucket.replace(year=bucket.year + 1, month=1)
-        return bucket.replace(month=bucket.month + 1)
+        if wall.month == 12:
+            return _aware(wall.replace(year=wall.year + 1, month=1), zone)
+        return _aware(wall.replace(month=wall.month + 1), zone)
     raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
 
 
-def _bucket_bounds(start: datetime, end: datetime, interval: str) -> Iterator[datetime]:
-    bound = bucket_start(start, interval)
+def _bucket_bounds(
+    start: datetime, end: datetime, interval: str, zone: tzinfo
+) -> Iterator[datetime]:
+    bound = bucket_start(start, interval, zone)
     while bound < end:
         yield bound
         bound = next_bucket_start(bound, interval)
@@ -168,10 +183,13 @@ def nps_series(
     start: datetime,
     end: datetime,
     interval: str = "week",
+    zone: tzinfo = UTC,
 ) -> list[NpsBucket]:
-    """NPS per aligned bucket over ``[start, end)``; latest response per contact per bucket."""
+    """NPS per aligned bucket over ``[start, end)``; latest response per contact per bucket.
+
+    Buckets follow the calendar of ``zone`` (the business's time zone)."""
     start, end = as_utc(start), as_utc(end)
-    bounds = list(_bucket_bounds(start, end, interval))
+    bounds = list(_bucket_bounds(start, end, interval, zone))
     if not bounds:
         if interval not in INTERVALS:
             raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
@@ -181,7 +199,7 @@ def nps_series(
     for response in responses:
         if response.kind != "nps" or not bounds[0] <= response.answered_at < series_end:
             continue
-        per_bucket[bucket_start(response.answered_at, interval)].append(response)
+        per_bucket[bucket_start(response.answered_at, interval, zone)].append(response)
     return [
         NpsBucket(
             bound,

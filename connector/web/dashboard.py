@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from flask_babel import gettext as _
@@ -31,6 +31,7 @@ from connector.scoring import (
     band,
     bucket_start,
     csat_summary,
+    next_bucket_start,
     reverse_nps,
     round1,
 )
@@ -91,12 +92,17 @@ class Filters:
         return {k: v for k, v in values.items() if v}
 
 
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def day_start(day: date, zone: tzinfo = UTC) -> datetime:
+    """Midnight at the start of ``day`` in ``zone`` (the business's time zone)."""
+    return datetime.combine(day, time.min, tzinfo=zone)
 
 
-def parse_filters(args: Mapping[str, str], today: date) -> tuple[Filters, dict[str, str]]:
-    """Filters from query arguments; bad values fall back to defaults and are reported."""
+def parse_filters(
+    args: Mapping[str, str], today: date, zone: tzinfo = UTC
+) -> tuple[Filters, dict[str, str]]:
+    """Filters from query arguments; bad values fall back to defaults and are reported.
+
+    Days are calendar days in ``zone``, the business's time zone."""
     errors: dict[str, str] = {}
 
     def day(name: str) -> date | None:
@@ -110,7 +116,7 @@ def parse_filters(args: Mapping[str, str], today: date) -> tuple[Filters, dict[s
             return None
 
     last = day("to") or today
-    first = day("from") or bucket_start(day_start(last), "week").date() - timedelta(
+    first = day("from") or bucket_start(day_start(last, zone), "week", zone).date() - timedelta(
         weeks=DEFAULT_WEEKS - 1
     )
     if first > last:
@@ -124,7 +130,9 @@ def parse_filters(args: Mapping[str, str], today: date) -> tuple[Filters, dict[s
         else:
             errors["account"] = _("Pick an account from the list.")
     touchpoint = (args.get("touchpoint") or "").strip() or None
-    filters = Filters(day_start(first), day_start(last + timedelta(days=1)), account_id, touchpoint)
+    filters = Filters(
+        day_start(first, zone), day_start(last + timedelta(days=1), zone), account_id, touchpoint
+    )
     return filters, errors
 
 
@@ -369,7 +377,7 @@ def filter_options(session: Session) -> dict[str, Any]:
 def build_dashboard(session: Session, filters: Filters, config: ScoringConfig) -> Dashboard:
     nps = nps_over_range(
         session, start=filters.start, end=filters.end, account_id=filters.account_id,
-        touchpoint=filters.touchpoint,
+        touchpoint=filters.touchpoint, zone=config.zone,
     )  # fmt: skip
     csat_responses = responses_in_range(
         session, start=filters.start, end=filters.end, kind="csat",
@@ -432,10 +440,13 @@ class WeeklySummary:
 def build_weekly_summary(
     session: Session, week_of: date, config: ScoringConfig, account_id: int | None = None
 ) -> WeeklySummary:
-    week_start = bucket_start(day_start(week_of), "week")
-    week = Filters(week_start, week_start + timedelta(weeks=1), account_id)
+    zone = config.zone
+    week_start = bucket_start(day_start(week_of, zone), "week", zone)
+    week = Filters(week_start, next_bucket_start(week_start, "week"), account_id)
     trend_start = week_start - timedelta(weeks=DEFAULT_WEEKS - 1)
-    trend = nps_over_range(session, start=trend_start, end=week.end, account_id=account_id).buckets
+    trend = nps_over_range(
+        session, start=trend_start, end=week.end, account_id=account_id, zone=zone
+    ).buckets
     csat_responses = responses_in_range(
         session, start=week.start, end=week.end, kind="csat", account_id=account_id
     )

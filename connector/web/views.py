@@ -66,6 +66,11 @@ def _config() -> ScoringConfig:
     return ScoringConfig.from_config(current_app.config)
 
 
+def _today(config: ScoringConfig) -> date:
+    """Today on the business's calendar."""
+    return utcnow().astimezone(config.zone).date()
+
+
 @web_blp.record_once
 def _configure_cookies(state: Any) -> None:
     app: Flask = state.app
@@ -290,8 +295,9 @@ def logout() -> BaseResponse:
 @access.require("read", load=_db)
 def dashboard_page() -> Any:
     db = _db()
-    filters, errors = dashboard.parse_filters(request.args, utcnow().date())
-    data = dashboard.build_dashboard(db, filters, _config())
+    config = _config()
+    filters, errors = dashboard.parse_filters(request.args, _today(config), config.zone)
+    data = dashboard.build_dashboard(db, filters, config)
     status = 200 if not errors else 422
     return render_template(
         "web/dashboard.html", visitor=access.load_visitor(db), dash=data, errors=errors,
@@ -303,7 +309,8 @@ def dashboard_page() -> Any:
 @access.require("read", load=_db)
 def summary() -> Any:
     db = _db()
-    today = utcnow().date()
+    config = _config()
+    today = _today(config)
     raw = (request.args.get("week") or "").strip()
     try:
         week_of = date.fromisoformat(raw) if raw else today - timedelta(weeks=1)
@@ -311,8 +318,8 @@ def summary() -> Any:
         week_of = today - timedelta(weeks=1)
     account = request.args.get("account", "")
     account_id = int(account) if account.isdigit() else None
-    data = dashboard.build_weekly_summary(db, week_of, _config(), account_id)
-    this_week = bucket_start(dashboard.day_start(today), "week").date()
+    data = dashboard.build_weekly_summary(db, week_of, config, account_id)
+    this_week = bucket_start(dashboard.day_start(today, config.zone), "week", config.zone).date()
     return render_template(
         "web/summary.html", visitor=access.load_visitor(db), week=data, pct=dashboard.pct,
         charts=_chart_texts(data.chart_data()), account_id=account_id,
