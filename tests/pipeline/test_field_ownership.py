@@ -17,6 +17,7 @@ a Salesforce Date field holds the ISO date.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -62,3 +63,45 @@ def test_given_newer_answer_without_comment_when_pushed_then_comment_cleared_and
 
     # the field is empty now: clearing it again costs no call
     assert run_sync_now(pipeline)["written"] == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_values_aged_out_of_window_when_record_pushed_then_fields_cleared(
+    sandbox: Any, request: pytest.FixtureRequest, crm: str
+) -> None:
+    """csat.pct and the account's nps.* count the last 365 days; past that they are cleared on
+    the next push that touches the record (here: a push a year later, as the worker does)."""
+    from sqlalchemy import select
+
+    from connector.app import database
+    from connector.scoring import ScoringConfig
+    from connector.storage import Contact
+    from connector.sync.push import Pusher
+
+    pipeline = make_pipeline(crm, "embedded", sandbox, request)
+    pipeline.install()
+    email = next(r["email"] for r in chosen_responses() if r.get("account_domain") == DOMAINS[0])
+    mapping = load_mapping(crm, pipeline.config)
+    csat_pct = mapping.contact.by_metric()["csat.pct"].field
+    account_nps = mapping.account.by_metric()["nps.score"].field
+    client = pipeline.app.test_client()
+    for external_id, kind, value in (("age-1", "csat", 5), ("age-2", "nps", 9)):
+        body = {"source": "ownership-test", "external_id": external_id, "kind": kind,
+                "score": value, "email": email, "answered_at": "2026-11-27T10:00:00Z",
+                "account_domain": DOMAINS[0]}  # fmt: skip
+        reply = client.post("/api/v1/responses", json=body, headers=pipeline.headers("ingest"))
+        assert reply.status_code == 200, reply.json
+    run_sync_now(pipeline)
+    run_sync_now(pipeline)  # accounts linked by the first push are written by the next
+    assert float(crm_values(pipeline, "contact", email)[csat_pct]) == 100.0
+    assert crm_values(pipeline, "account", DOMAINS[0])[account_nps] not in (None, "")
+
+    a_year_later = datetime(2027, 12, 1, tzinfo=UTC)
+    with pipeline.app.app_context(), database(pipeline.app).session() as session:
+        contact = session.scalars(select(Contact).where(Contact.email == email)).one()
+        pusher = Pusher(session, pipeline.adapter(), mapping, ScoringConfig(), now=a_year_later)
+        pusher.push([contact.id], [contact.account_id] if contact.account_id else [])
+
+    assert crm_values(pipeline, "contact", email)[csat_pct] in (None, "")
+    assert crm_values(pipeline, "account", DOMAINS[0])[account_nps] in (None, "")
