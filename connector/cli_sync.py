@@ -38,8 +38,14 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
 @click.command("sync")
 @click.option("--dry-run", is_flag=True, help="Print the plan of field changes; write nothing.")
 @click.option("--full", is_flag=True, help="Rewrite every mapped field (repairs drift).")
+@click.option(
+    "--rematch",
+    is_flag=True,
+    help="After pointing cx360 at another HubSpot portal or Salesforce org: forget the stored "
+    "CRM ids and what was written, match everyone again by email / domain, write everything.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
-def sync_command(dry_run: bool, full: bool, as_json: bool) -> None:
+def sync_command(dry_run: bool, full: bool, rematch: bool, as_json: bool) -> None:
     """Push pending changes to the CRM now (without a worker)."""
     from rich.progress import Progress
 
@@ -53,11 +59,14 @@ def sync_command(dry_run: bool, full: bool, as_json: bool) -> None:
     config = _config()
     if not config.get("CX360_CRM"):
         raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
+    if rematch and dry_run:
+        raise click.UsageError("--rematch writes; it cannot be combined with --dry-run")
     upgrade(config["CX360_DATABASE_URL"])
     app = create_app()
     with app.app_context():
         with database().session() as session:
-            run = SyncRun(trigger="cli", status="queued", dry_run=dry_run, full=full)
+            run = SyncRun(trigger="cli", status="queued", dry_run=dry_run, full=full,
+                          rematch=rematch)  # fmt: skip
             session.add(run)
         with Progress(transient=True) as progress:
             task = progress.add_task("Pushing", total=None)

@@ -18,7 +18,7 @@ from crm_sandbox.state import SandboxState
 LOG = logging.getLogger("cx360.sandbox")
 ADMIN = "/__sandbox__/"
 SALESFORCE_PREFIXES = ("/services/", "/.well-known/openid-configuration", "/id/keys")
-HUBSPOT_PREFIXES = ("/crm/", "/oauth/")
+HUBSPOT_PREFIXES = ("/crm/", "/oauth/", "/account-info/")
 
 
 class SandboxApp:

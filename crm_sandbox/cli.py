@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from crm_sandbox.control import Credentials
 from crm_sandbox.server import CRM_CHOICES, DEFAULT_STATE_DIR, HubSpotLimits, SandboxServer
 
 
@@ -41,6 +42,8 @@ from crm_sandbox.server import CRM_CHOICES, DEFAULT_STATE_DIR, HubSpotLimits, Sa
 )
 @click.option("--hubspot-daily-limit", type=int, default=None, help="Default: off.")
 @click.option("--salesforce-daily-limit", type=int, default=15_000, show_default=True)
+@click.option("--portal-id", type=int, default=None, help="The HubSpot portal (hub) id it answers.")
+@click.option("--org-id", default=None, help="The Salesforce org id it answers.")
 def sandbox_command(
     crm: str,
     host: str,
@@ -51,8 +54,15 @@ def sandbox_command(
     hubspot_ten_second_limit: int | None,
     hubspot_daily_limit: int | None,
     salesforce_daily_limit: int,
+    portal_id: int | None,
+    org_id: str | None,
 ) -> None:
     """Serve a local Salesforce and HubSpot stand-in over HTTPS."""
+    identity = Credentials()
+    if portal_id is not None:
+        identity.hubspot_portal_id = portal_id
+    if org_id:
+        identity.salesforce_org_id = org_id
     server = SandboxServer(
         crm=crm,
         host=host,
@@ -62,6 +72,7 @@ def sandbox_command(
         state_file=state_file,
         hubspot_limits=HubSpotLimits(hubspot_ten_second_limit, hubspot_daily_limit),
         salesforce_daily_limit=salesforce_daily_limit,
+        credentials=identity,
     )
     server.start()
     echo = click.echo

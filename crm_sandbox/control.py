@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from crm_sandbox import signin
+
 CRMS = ("hubspot", "salesforce")
 
 # What "off" reports in the HubSpot headers: effectively unlimited, but still a number
@@ -60,6 +62,10 @@ class Credentials:
     salesforce_client_secret: str = "sandbox-secret"
     salesforce_username: str = "cx360@sandbox.example.com"
     salesforce_jwt_public_key: str = ""  # PEM certificate or public key
+    #: The connection's identity: the HubSpot portal (hub) id and the Salesforce org id. Two
+    #: sandboxes with different ids stand for two portals / orgs.
+    hubspot_portal_id: int = signin.HUBSPOT_PORTAL_ID
+    salesforce_org_id: str = signin.SALESFORCE_ORG_ID
 
 
 @dataclass

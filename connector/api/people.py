@@ -17,6 +17,7 @@ from connector.extensions import db_session
 from connector.scoring import ScoringConfig
 from connector.storage import utcnow
 from connector.sync.erasure import erase_person, erased_log_line
+from connector.sync.identity import ConnectionChanged
 from connector.sync.runs import crm_connection
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ def _crm() -> tuple[Any, Any]:
 @people_blp.doc(**_AUTH_DOC)
 @people_blp.response(200, ErasureOut)
 @people_blp.alt_response(404, schema=ErrorOut, description="Nothing is stored for this email")
+@people_blp.alt_response(
+    409, schema=ErrorOut,
+    description="The configured CRM is another portal / org than the stored ids'; nothing erased "
+    "until `cx360 sync --rematch` has run",
+)  # fmt: skip
 @people_blp.alt_response(502, schema=ErrorOut, description="The CRM refused; nothing erased")
 @people_blp.alt_response(503, schema=ErrorOut, description="CRM or storage down; retry")
 def erase(email: str) -> Any:
@@ -64,12 +70,18 @@ def erase(email: str) -> Any:
     as an employee, and their contact row; clears every cx360 field on their CRM record; and
     rewrites the account roll-ups (and other records) their data was part of, at once. Nothing
     of the person stays in cx360. Repeating the call answers 404: nothing is stored any more.
+    While the configured CRM is another HubSpot portal / Salesforce org than the one the stored
+    ids came from, it answers 409 and erases nothing: clearing fields by those ids would clear
+    another person's record. Run `cx360 sync --rematch`, then erase.
     """
     session = db_session()
     try:
         adapter, mapping = _crm()
         report = erase_person(session, adapter, mapping, email, now=utcnow(),
                               scoring=ScoringConfig.from_config(current_app.config))  # fmt: skip
+    except ConnectionChanged as exc:
+        session.rollback()
+        fail(409, f"Nothing was erased: {exc}")
     except RetriableCrmError as exc:
         session.rollback()
         return error_response(503, f"The CRM is unavailable; nothing was erased. ({exc})",

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import func, select
 
 from connector.api.errors import fail
@@ -28,6 +28,17 @@ class SyncIn(Schema):
     full = fields.Boolean(
         load_default=False, metadata={"description": "Rewrite every mapped field (repairs drift)"}
     )
+    rematch = fields.Boolean(
+        load_default=False,
+        metadata={"description": "After a change of HubSpot portal or Salesforce org: forget "
+                                 "the stored CRM ids and what was written, match everyone again "
+                                 "by email / domain and write everything (not with dry_run)"},
+    )  # fmt: skip
+
+    @validates_schema
+    def _rematch_writes(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("rematch") and data.get("dry_run"):
+            raise ValidationError("rematch writes; it cannot be a dry run", "rematch")
 
 
 class RejectionOut(Schema):
@@ -48,6 +59,7 @@ class SyncRunOut(Schema):
     status = fields.String(metadata={"description": "|".join(SYNC_RUN_STATUSES)})
     dry_run = fields.Boolean()
     full = fields.Boolean()
+    rematch = fields.Boolean()
     created_at = fields.AwareDateTime()
     started_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
@@ -100,12 +112,14 @@ class Syncs(MethodView):
         """Push now
 
         Pushes the pending changes (or, with `full`, every mapped field of every known
-        contact and account). A `dry_run` answers with the plan of field changes per record and
-        writes nothing; otherwise the run is queued for a worker and can be followed at
-        `GET /api/v1/syncs/{id}`.
+        contact and account; with `rematch`, after the CRM connection changed, every
+        contact and account matched again by email / domain first). A `dry_run` answers with
+        the plan of field changes per record and writes nothing; otherwise the run is queued
+        for a worker and can be followed at `GET /api/v1/syncs/{id}`.
         """
         session = db_session()
-        run = SyncRun(trigger="api", status="queued", dry_run=body["dry_run"], full=body["full"])
+        run = SyncRun(trigger="api", status="queued", dry_run=body["dry_run"], full=body["full"],
+                      rematch=body["rematch"])  # fmt: skip
         session.add(run)
         session.commit()
         if body["dry_run"]:

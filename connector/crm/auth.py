@@ -27,6 +27,16 @@ _TIMEOUT = 30.0
 class SalesforceToken:
     access_token: str
     instance_url: str
+    #: The identity URL ``https://<host>/id/<org id>/<user id>`` the token reply names in
+    #: ``id`` (developer.salesforce.com/docs/platform/mobile-sdk/guide/
+    #: oauth-using-identity-urls.html).
+    identity_url: str = ""
+
+    @property
+    def org_id(self) -> str | None:
+        """The org the token belongs to: the identity URL's ``/id/<org id>/<user id>``."""
+        parts = self.identity_url.rstrip("/").split("/")
+        return parts[-2] if len(parts) >= 3 and parts[-3] == "id" and parts[-2] else None
 
     def __repr__(self) -> str:  # never show the token
         return f"SalesforceToken(instance_url={self.instance_url!r}, access_token=***)"
@@ -146,7 +156,7 @@ def fetch_salesforce_token(
     )
     if not instance:
         raise FatalCrmError("no instance URL: set SALESFORCE_INSTANCE_URL", kind="config")
-    return SalesforceToken(body["access_token"], instance.rstrip("/"))
+    return SalesforceToken(body["access_token"], instance.rstrip("/"), str(body.get("id") or ""))
 
 
 def fetch_hubspot_token(

@@ -89,6 +89,10 @@ def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
         return [*findings, CheckFinding(area, "error", str(exc))]
     findings.append(CheckFinding("connectivity", "ok", f"logged in to {crm}"))
     try:
+        if config.get("CX360_DATABASE_URL"):
+            from connector.sync.identity import connection_finding
+
+            findings.append(connection_finding(str(config["CX360_DATABASE_URL"]), adapter))
         access = adapter.check()
         findings.extend(access)
         if any(f.is_error for f in access):

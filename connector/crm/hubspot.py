@@ -153,6 +153,7 @@ class HubSpotAdapter:
         self.property_group = property_group
         self.calls = ApiCallCounter()
         self._batch_apis: dict[tuple[int, str], Any] = {}
+        self._identity: str | None = None
         self._client = self._new_client(token_provider())
 
     def _new_client(self, token: str) -> HubSpot:
@@ -206,6 +207,28 @@ class HubSpotAdapter:
             self._batch_apis = {k: v for k, v in self._batch_apis.items() if k[0] == id(client)}
             api = self._batch_apis[key] = getattr(client.crm, _OBJECTS[subject]).batch_api
         return api
+
+    # ------------------------------------------------------------------ identity
+    def connection_identity(self) -> str:
+        """The portal id of the account the token belongs to, from HubSpot's account
+        information API (``GET /account-info/v3/details`` answers ``portalId``:
+        developers.hubspot.com/docs/api-reference/latest/account/account-information/
+        get-account-details). The client library has no class for it, so the call goes
+        through the contacts API's HTTP client (same host, token and CA)."""
+        if self._identity is None:
+
+            def details(client: HubSpot) -> Any:
+                api_client = client.crm.contacts.basic_api.api_client
+                return api_client.call_api(
+                    "/account-info/v3/details", "GET", header_params={"Accept": "application/json"},
+                    auth_settings=["oauth2"], _return_http_data_only=True, **self._raw(),
+                )  # fmt: skip
+
+            body = self._call("account_info.details", details) or {}
+            if not body.get("portalId"):
+                raise FatalCrmError("HubSpot account details name no portalId", kind="request")
+            self._identity = f"hubspot:{body['portalId']}"
+        return self._identity
 
     # ------------------------------------------------------------------ check
     def check(self) -> list[CheckFinding]:

@@ -185,6 +185,7 @@ class SalesforceAdapter:
         self.timeout = timeout
         self.calls = ApiCallCounter()
         self._last_headers: dict[str, str] = {}
+        self._org_id: str | None = None
         self._sf = self._connect()
 
     # ------------------------------------------------------------------ calling
@@ -197,6 +198,7 @@ class SalesforceAdapter:
             token = self._login(self.session)
         except requests.RequestException as exc:
             raise translate_salesforce_error(exc, "login") from exc
+        self._org_id = token.org_id
         return Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token,
@@ -237,6 +239,17 @@ class SalesforceAdapter:
 
     def object_name(self, subject: Subject) -> str:
         return _OBJECTS[subject]
+
+    # ------------------------------------------------------------------ identity
+    def connection_identity(self) -> str:
+        """The org id of the integration user, from the login's identity URL (the token
+        reply's ``id``, ``/id/<org id>/<user id>``); no extra call."""
+        if not self._org_id:
+            raise FatalCrmError(
+                "the Salesforce token reply names no identity URL (id) to read the org id from",
+                kind="auth",
+            )
+        return f"salesforce:{self._org_id}"
 
     # ------------------------------------------------------------------ check
     def check(self) -> list[CheckFinding]:

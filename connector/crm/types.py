@@ -135,7 +135,7 @@ CheckLevel = Literal["ok", "warning", "error"]
 
 @dataclass(frozen=True)
 class CheckFinding:
-    area: str  # config | mapping | connectivity | permissions | fields
+    area: str  # config | mapping | connectivity | identity | permissions | fields
     level: CheckLevel
     message: str
     subject: str | None = None
@@ -174,6 +174,11 @@ class CrmAdapter(Protocol):
     calls: ApiCallCounter
 
     def object_name(self, subject: Subject) -> str: ...
+
+    def connection_identity(self) -> str:
+        """Which CRM account this connection writes to (``hubspot:<portal id>``,
+        ``salesforce:<org id>``): ids cx360 stored are valid only there."""
+        ...
 
     def check(self) -> list[CheckFinding]:
         """Connectivity and permissions: can cx360 log in, read and write what it needs?"""

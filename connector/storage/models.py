@@ -284,6 +284,8 @@ class SyncRun(Base):
     crm: Mapped[str] = mapped_column(String(16), default="")
     dry_run: Mapped[bool] = mapped_column(default=False)
     full: Mapped[bool] = mapped_column(default=False)
+    #: Forget the stored CRM ids and match everyone again (after a portal / org change).
+    rematch: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
@@ -318,3 +320,16 @@ class FollowUp(Base):
     rejected_at: Mapped[datetime | None] = mapped_column()
     rejection: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmConnection(Base):
+    """The CRM account the stored CRM ids belong to (one row): ``hubspot:<portal id>`` or
+    ``salesforce:<org id>``. Ids of contacts, accounts, follow-up tasks and what was last
+    written are valid only for this connection (``connector.sync.identity``)."""
+
+    __tablename__ = "crm_connection"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    identity: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,6 +44,7 @@ from connector.storage import (
     Response,
     Scorecard,
 )
+from connector.sync.identity import verify_connection
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,11 @@ def erase_person(
 ) -> ErasureReport | None:
     """Erase everything cx360 holds about ``email``; None when it knows nothing about it.
 
-    The caller commits on success and rolls back on an exception (a CRM error included).
+    The caller commits on success and rolls back on an exception (a CRM error included);
+    ``ConnectionChanged`` when the stored CRM ids belong to another portal / org.
     """
+    if adapter is not None:
+        verify_connection(session, adapter, now=now)  # never clear fields by another CRM's ids
     key = email.strip().lower()
     contact = session.scalar(select(Contact).where(func.lower(Contact.email) == key))
     by_person = select(EmployeeRating.id, EmployeeRating.contact_id, EmployeeRating.account_id)

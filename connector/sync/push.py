@@ -46,6 +46,7 @@ from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, FollowUp, Scorecard
 from connector.storage.bulk import upsert_insert
 from connector.storage.conflicts import retry_transaction
+from connector.sync.identity import verify_connection
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +402,9 @@ class Pusher:
     # -- the whole push --------------------------------------------------------------------
 
     def push(self, contact_ids: Iterable[int], account_ids: Iterable[int]) -> PushReport:
+        # Stored ids are valid only in the CRM they came from: nothing is written (not even a
+        # pending follow-up task) while the configured CRM is another portal / org.
+        verify_connection(self.session, self.adapter, now=self.now)
         report = PushReport()
         contacts = self._load(Contact, contact_ids)
         known_before = {c.id for c in contacts if c.crm_id}

@@ -26,6 +26,7 @@ from connector.extensions import database
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, OutboxItem, SyncRun, utcnow
 from connector.sync import outbox
+from connector.sync.identity import rematch
 from connector.sync.push import Pusher, PushReport
 from connector.sync.throttle import throttle_adapter
 
@@ -114,7 +115,7 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
 def _subjects(
     session: Session, run: SyncRun, now: datetime, lease: timedelta
 ) -> tuple[list[int], list[int]]:
-    if run.full:
+    if run.full or run.rematch:
         contacts = list(session.scalars(select(Contact.id).order_by(Contact.id)))
         accounts = list(session.scalars(select(Account.id).order_by(Account.id)))
         return contacts, accounts
@@ -159,9 +160,14 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
         started = utcnow()
         run.status, run.started_at, run.crm = "running", started, adapter.crm
         lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
+        if run.rematch and not run.dry_run:
+            log.warning("sync run %s: rematching to %s", run_id,
+                        rematch(session, adapter, now=started))  # fmt: skip
+            run = session.get(SyncRun, run_id) or run
+        full = run.full or run.rematch
         contacts, accounts = _subjects(session, run, started, lease)
         session.commit()
-        if run.full:
+        if full:
             chunk = max(chunk, FULL_SYNC_CHUNK)  # large enough for the CRM's bulk API
         total = len(contacts) + len(accounts)
         report = PushReport()
@@ -176,7 +182,7 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
                     scoring,
                     now=utcnow(),
                     dry_run=run.dry_run,
-                    full=run.full,
+                    full=full,
                 )
                 part = pusher.push(
                     ids if subject == "contact" else [], ids if subject == "account" else []
@@ -225,6 +231,7 @@ def run_summary(run: SyncRun) -> dict[str, Any]:
         "status": run.status,
         "dry_run": run.dry_run,
         "full": run.full,
+        "rematch": run.rematch,
         "created_at": run.created_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,

@@ -20,7 +20,16 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request
 
 from crm_sandbox.control import Controls
-from crm_sandbox.hubspot import associations, batch, identity, oauth, objects, properties, search
+from crm_sandbox.hubspot import (
+    account,
+    associations,
+    batch,
+    identity,
+    oauth,
+    objects,
+    properties,
+    search,
+)
 from crm_sandbox.hubspot.calls import Call
 from crm_sandbox.hubspot.data import HubSpotData
 from crm_sandbox.hubspot.errors import hs_error
@@ -28,7 +37,7 @@ from crm_sandbox.hubspot.schema import ALIASES
 from crm_sandbox.replies import HttpError, Reply, correlation_id
 from crm_sandbox.routing import Route, Router
 
-MODULES = (oauth, identity, objects, batch, search, associations, properties)
+MODULES = (oauth, identity, account, objects, batch, search, associations, properties)
 ROUTER = Router(module.routes for module in MODULES)
 UNAUTHENTICATED = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "

@@ -14,7 +14,6 @@ from typing import Any
 import jwt
 from cryptography import x509
 
-from crm_sandbox import signin
 from crm_sandbox.replies import Reply
 from crm_sandbox.routing import Routes
 from crm_sandbox.salesforce import identity
@@ -22,7 +21,6 @@ from crm_sandbox.salesforce.calls import Call
 
 AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-ORG_ID = signin.SALESFORCE_ORG_ID
 
 routes = Routes()
 
@@ -100,7 +98,10 @@ def token(call: Call) -> Reply:
         {
             "access_token": access_token,
             "instance_url": base,
-            "id": f"{base}/id/{ORG_ID}/{call.data.default_owner or username}",
+            # The identity URL https://<host>/id/<org id>/<user id> (developer.salesforce.com,
+            # "Using Identity URLs"): the org this connection writes to.
+            "id": f"{base}/id/{call.controls.credentials.salesforce_org_id}/"
+            f"{call.data.default_owner or username}",
             "token_type": "Bearer",
             "issued_at": issued,
             "signature": secrets.token_urlsafe(32),
