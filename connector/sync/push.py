@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector.batching import chunked
@@ -49,6 +49,12 @@ from connector.storage.conflicts import retry_transaction
 from connector.sync.identity import verify_connection
 
 log = logging.getLogger(__name__)
+
+#: A write refused because the record is gone: HubSpot ``OBJECT_NOT_FOUND`` (deleted or
+#: archived), Salesforce ``ENTITY_IS_DELETED`` (deleted, merged away) and
+#: ``INVALID_CROSS_REFERENCE_KEY`` (no such record). The id is dropped and the subject found
+#: again by email / domain in the same push.
+GONE_CODES = frozenset({"OBJECT_NOT_FOUND", "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"})
 
 
 def follow_up_key(contact_id: int, trigger_key: str) -> str:
@@ -277,7 +283,10 @@ class Pusher:
             )  # fmt: skip
         return pending
 
-    def _write(self, subject: Subject, planned: list[_Pending], report: PushReport) -> None:
+    def _write(self, subject: Subject, planned: list[_Pending], report: PushReport
+               ) -> list[_Pending]:  # fmt: skip
+        """Write the planned changes; returns those refused because the record is gone."""
+        gone: list[_Pending] = []
         # Above the adapter's bulk threshold (Salesforce: Bulk API 2.0) the whole plan goes in
         # one call, so a large backfill is a handful of bulk-job calls, not one per 200.
         bulk_threshold = getattr(self.adapter, "bulk_threshold", None)
@@ -294,6 +303,9 @@ class Pusher:
                 if outcome is None or outcome.status == "retriable":
                     retry = report.retry_contacts if subject == "contact" else report.retry_accounts
                     retry.add(pending.subject_id)
+                    continue
+                if outcome.status == "rejected" and outcome.code in GONE_CODES:
+                    gone.append(pending)
                     continue
                 if outcome.status == "rejected":
                     report.rejected += 1
@@ -317,6 +329,52 @@ class Pusher:
                 functools.partial(self._record_batch, tasked, written), undo=self.session.rollback
             )
             self._send_tasks(claimed, report)
+        return gone
+
+    def _write_again(self, subject: Subject, gone: list[_Pending], report: PushReport) -> None:
+        """The records of ``gone`` no longer exist: drop their ids, find the subjects again by
+        email / domain, and write their whole scorecard to the live record, once. A subject
+        not found (or whose new record is gone as well) is unmatched until a later push finds
+        it: never the same refusal on every push."""
+        model: Any = Contact if subject == "contact" else Account
+        rows = {row.id: row for row in self._load(model, [p.subject_id for p in gone])}
+        for row in rows.values():
+            log.info("%s %s: CRM record %s is gone; matching again", subject, row.id, row.crm_id)
+            row.crm_id = None
+            if subject == "contact":
+                row.crm_owner_id = None
+        # What was written went to the dead record: the live one gets everything.
+        for chunk in chunked(sorted(rows), CHUNK):
+            self.session.execute(
+                update(Scorecard)
+                .where(Scorecard.subject_type == subject, Scorecard.subject_id.in_(chunk))
+                .values(written=None, written_at=None)
+            )
+        self.session.flush()
+        if subject == "contact":
+            linked = self._resolve_contacts(list(rows.values()), report)
+            if linked:
+                write_outbox(self.session, [], linked, now=self.now, reason="linked")
+                report.linked_accounts |= linked
+        else:
+            self._resolve_accounts(list(rows.values()))
+        replanned = []
+        for pending in gone:
+            row = rows[pending.subject_id]
+            if not row.crm_id:
+                report.unmatched += 1
+                continue
+            card = replace(pending.card, written=None, written_at=None)  # a new record
+            again = self._plan(subject, str(row.crm_id), row.id, card, report,
+                               email=getattr(row, "email", None),
+                               owner=getattr(row, "crm_owner_id", None))  # fmt: skip
+            if again is not None:
+                replanned.append(again)
+        self.session.commit()
+        for pending in self._write(subject, replanned, report):
+            rows[pending.subject_id].crm_id = None  # gone again: unmatched until found
+            report.unmatched += 1
+        self.session.commit()
 
     def _record_batch(
         self, tasked: Sequence[_Pending], written: list[dict[str, Any]], _now: datetime
@@ -451,8 +509,12 @@ class Pusher:
             self.session.rollback()
             return report
         try:
-            self._write("contact", planned, report)
-            self._write("account", planned_accounts, report)
+            gone = self._write("contact", planned, report)
+            if gone:
+                self._write_again("contact", gone, report)
+            gone = self._write("account", planned_accounts, report)
+            if gone:
+                self._write_again("account", gone, report)
             if self.mapping.follow_up.enabled:
                 self._resend_pending([c.id for c in matched], report)
         except RetriableCrmError:

@@ -71,30 +71,59 @@ def _stored_id(pipeline: Pipeline) -> str | None:
         return session.scalar(select(Contact.crm_id).where(Contact.email == PERSON))
 
 
+class CrmRecords:
+    """Changes a CRM admin makes by hand, through the real client libraries."""
+
+    def __init__(self, crm: str, config: dict[str, Any]) -> None:
+        self.crm = crm
+        if crm == "hubspot":
+            from hubspot import HubSpot
+
+            client = HubSpot(access_token=config["HUBSPOT_ACCESS_TOKEN"],
+                             host=config["HUBSPOT_BASE_URL"],
+                             ssl_ca_cert=config["CX360_CRM_CA_BUNDLE"])  # fmt: skip
+            self.contacts = client.crm.contacts.basic_api
+            return
+        from simple_salesforce import Salesforce
+
+        from connector.crm.auth import fetch_salesforce_token, http_session
+
+        session = http_session(config)
+        token = fetch_salesforce_token(config, session)
+        self.sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
+                             session=session)  # fmt: skip
+
+    def create(self, email: str) -> str:
+        if self.crm == "hubspot":
+            from hubspot.crm.contacts import SimplePublicObjectInputForCreate
+
+            made = self.contacts.create(
+                SimplePublicObjectInputForCreate(properties={"email": email})
+            )
+            return str(made.id)
+        return str(self.sf.Contact.create({"LastName": "Lange", "Email": email})["id"])
+
+    def set_email(self, crm_id: str, email: str) -> None:
+        if self.crm == "hubspot":
+            from hubspot.crm.contacts import SimplePublicObjectInput
+
+            self.contacts.update(crm_id, SimplePublicObjectInput(properties={"email": email}))
+        else:
+            self.sf.Contact.update(crm_id, {"Email": email})
+
+    def delete(self, crm_id: str) -> None:
+        if self.crm == "hubspot":
+            self.contacts.archive(crm_id)
+        else:
+            self.sf.Contact.delete(crm_id)
+
+
 def _give_id_to_stranger(crm: str, config: dict[str, Any], crm_id: str) -> None:
     """In CRM B, the record with the id cx360 cached from A is another person, and the person
-    has a record of their own (another id): both through the real client libraries."""
-    if crm == "hubspot":
-        from hubspot import HubSpot
-        from hubspot.crm.contacts import SimplePublicObjectInput, SimplePublicObjectInputForCreate
-
-        client = HubSpot(access_token=config["HUBSPOT_ACCESS_TOKEN"],
-                         host=config["HUBSPOT_BASE_URL"],
-                         ssl_ca_cert=config["CX360_CRM_CA_BUNDLE"])  # fmt: skip
-        contacts = client.crm.contacts.basic_api
-        contacts.update(crm_id, SimplePublicObjectInput(properties={"email": STRANGER}))
-        contacts.create(SimplePublicObjectInputForCreate(properties={"email": PERSON}))
-        return
-    from simple_salesforce import Salesforce
-
-    from connector.crm.auth import fetch_salesforce_token, http_session
-
-    session = http_session(config)
-    token = fetch_salesforce_token(config, session)
-    sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
-                    session=session)  # fmt: skip
-    sf.Contact.update(crm_id, {"Email": STRANGER})
-    sf.Contact.create({"LastName": "Lange", "Email": PERSON})
+    has a record of their own (another id)."""
+    records = CrmRecords(crm, config)
+    records.set_email(crm_id, STRANGER)
+    records.create(PERSON)
 
 
 def _score_of(config: dict[str, Any], crm: str, crm_id: str) -> Any:
