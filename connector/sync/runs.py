@@ -36,6 +36,11 @@ _lock = threading.Lock()
 Progress = Callable[[int, int], None]
 # Contacts per chunk of a full sync: above Salesforce's Bulk API 2.0 threshold, bounded memory.
 FULL_SYNC_CHUNK = 20_000
+#: Unmatched contacts (and accounts) each push looks up again, least recently checked first:
+#: resolution is in bulk (HubSpot 100, Salesforce 200 per call), so a few calls per push.
+UNMATCHED_PER_PUSH = 1000
+#: An automatic push looks a contact up again at most this often (a requested sync always).
+UNMATCHED_RECHECK = timedelta(minutes=15)
 
 
 def crm_connection(config: Mapping[str, Any]) -> tuple[CrmAdapter, CrmMapping]:
@@ -53,6 +58,36 @@ def crm_connection(config: Mapping[str, Any]) -> tuple[CrmAdapter, CrmMapping]:
 def forget_connections() -> None:
     with _lock:
         _connections.clear()
+
+
+def unmatched_due(
+    session: Session, *, now: datetime, every: timedelta, skip: Sequence[int] = ()
+) -> tuple[list[int], list[int]]:
+    """Unmatched contacts not looked up within ``every`` and unmatched accounts (with a
+    requested sync), up to ``UNMATCHED_PER_PUSH`` each: a push resolves them again, so a
+    person added to the CRM later is matched without ``--full``."""
+    skipped = set(skip)
+    contacts = session.scalars(
+        select(Contact.id)
+        .where(Contact.crm_id.is_(None), Contact.email.is_not(None))
+        .where(
+            (Contact.unmatched_checked_at.is_(None)) | (Contact.unmatched_checked_at <= now - every)
+        )
+        .order_by(Contact.unmatched_checked_at.asc().nulls_first(), Contact.id)
+        .limit(UNMATCHED_PER_PUSH + len(skipped))
+    )
+    due = [c for c in contacts if c not in skipped][:UNMATCHED_PER_PUSH]
+    accounts: list[int] = []
+    if not every:
+        accounts = list(
+            session.scalars(
+                select(Account.id)
+                .where(Account.crm_id.is_(None), Account.domain.is_not(None))
+                .order_by(Account.id)
+                .limit(UNMATCHED_PER_PUSH)
+            )
+        )
+    return due, accounts
 
 
 def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime) -> None:
@@ -78,8 +113,9 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
     calls_before = adapter.calls.total
     session = db.sessions()
     try:
+        again, _ = unmatched_due(session, now=started, every=UNMATCHED_RECHECK, skip=contact_ids)
         pusher = Pusher(session, adapter, mapping, ScoringConfig.from_config(config), now=started)
-        report = pusher.push(contact_ids, account_ids)
+        report = pusher.push([*contact_ids, *again], account_ids)
         outbox.complete(
             session,
             contact_ids=set(contact_ids) - report.retry_contacts,
@@ -130,7 +166,9 @@ def _subjects(
             sorted({r.subject_id for r in rows if r.subject_type == "account"}),
         )
     claim = outbox.claim_pending(session, now=now, lease=lease)
-    return claim.contact_ids, claim.account_ids
+    contacts, accounts = unmatched_due(session, now=now, every=timedelta(0),
+                                       skip=claim.contact_ids)  # fmt: skip
+    return sorted({*claim.contact_ids, *contacts}), sorted({*claim.account_ids, *accounts})
 
 
 def _chunks(

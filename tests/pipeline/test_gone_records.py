@@ -68,3 +68,28 @@ def test_given_deleted_and_recreated_record_when_pushed_then_value_lands_on_live
         contact = session.scalar(select(Contact).where(Contact.email == PERSON))
         assert contact is not None and contact.crm_id is None and contact.unmatched_since
     assert _run(_cli(pipeline, "sync", "--json"))["rejected"] == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_unmatched_person_when_added_to_crm_later_then_plain_sync_matches_them(
+    crm: str, sandbox: SandboxServer, request: pytest.FixtureRequest
+) -> None:
+    pipeline = make_pipeline(crm, "embedded", sandbox, request)
+    pipeline.install()
+    late = "spaeter.angelegt@nordlicht-logistik.de"
+    reply = pipeline.app.test_client().post(
+        "/api/v1/responses",
+        json={"responses": [{"source": "survey", "external_id": "late-1", "kind": "nps",
+                             "score": 6, "email": late, "answered_at": "2026-11-28T09:00:00Z"}]},
+        headers=pipeline.headers("ingest"),
+    )  # fmt: skip
+    assert reply.status_code == 200, reply.json
+    assert _run(_cli(pipeline, "sync", "--json"))["unmatched"] == 1
+
+    created = CrmRecords(crm, pipeline.config).create(late)
+    run = _run(_cli(pipeline, "sync", "--json"))  # nothing new posted; not --full
+    assert run["written"] == 1 and run["unmatched"] == 0, run
+    with database(pipeline.app).session() as session:
+        assert session.scalar(select(Contact.crm_id).where(Contact.email == late)) == created
+    assert float(_score_of(pipeline.config, crm, created)) == 6  # the answer's score
