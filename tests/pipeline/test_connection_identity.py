@@ -40,14 +40,18 @@ SCORE_FIELD = {"hubspot": "cx360_nps_score", "salesforce": "CX_NPS_Score__c"}
 
 
 @pytest.fixture(scope="module")
-def other_sandbox() -> Iterator[SandboxServer]:
-    """A second CRM: the same sample records and ids, but another portal / org."""
-    folder = Path(tempfile.mkdtemp(prefix="cx360-sb-b-"))
-    credentials = Credentials(
+def two_crms() -> Iterator[tuple[SandboxServer, SandboxServer]]:
+    """Two CRMs started alike, so the same sample records carry the same ids in both: the
+    second is another portal / org."""
+    folder = Path(tempfile.mkdtemp(prefix="cx360-sb-ab-"))
+    other = Credentials(
         hubspot_portal_id=OTHER_HUBSPOT_PORTAL_ID, salesforce_org_id=OTHER_SALESFORCE_ORG_ID
     )
-    with SandboxServer(crm="both", port=0, state_dir=folder, credentials=credentials) as server:
-        yield server
+    with (
+        SandboxServer(crm="both", port=0, state_dir=folder) as first,
+        SandboxServer(crm="both", port=0, state_dir=folder, credentials=other) as second,
+    ):
+        yield first, second
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -134,9 +138,10 @@ def _score_of(config: dict[str, Any], crm: str, crm_id: str) -> Any:
 @pytest.mark.integration
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_given_ids_from_crm_a_when_pointed_at_crm_b_then_nothing_written_until_rematch(
-    crm: str, sandbox: SandboxServer, other_sandbox: SandboxServer, request: pytest.FixtureRequest
+    crm: str, two_crms: tuple[SandboxServer, SandboxServer], request: pytest.FixtureRequest
 ) -> None:
-    other_sandbox.admin.reset()
+    sandbox, other_sandbox = two_crms
+    other_sandbox.admin.reset()  # as make_pipeline resets the first: the same ids in both
     pipeline = make_pipeline(crm, "embedded", sandbox, request)
     pipeline.install()
     _post(pipeline, "a-1", 9, "Gut")
