@@ -63,13 +63,15 @@ def forget_connections() -> None:
 def unmatched_due(
     session: Session, *, now: datetime, every: timedelta, skip: Sequence[int] = ()
 ) -> tuple[list[int], list[int]]:
-    """Unmatched contacts not looked up within ``every`` and unmatched accounts (with a
-    requested sync), up to ``UNMATCHED_PER_PUSH`` each: a push resolves them again, so a
-    person added to the CRM later is matched without ``--full``."""
+    """Unmatched contacts (looked up before and not found) not looked up within ``every``,
+    and with a requested sync the unmatched accounts, up to ``UNMATCHED_PER_PUSH`` each: a
+    push resolves them again, so a person added to the CRM later is matched without
+    ``--full``. Subjects never looked up come with their own outbox rows."""
     skipped = set(skip)
     contacts = session.scalars(
         select(Contact.id)
         .where(Contact.crm_id.is_(None), Contact.email.is_not(None))
+        .where(Contact.unmatched_since.is_not(None))
         .where(
             (Contact.unmatched_checked_at.is_(None)) | (Contact.unmatched_checked_at <= now - every)
         )
@@ -83,6 +85,7 @@ def unmatched_due(
             session.scalars(
                 select(Account.id)
                 .where(Account.crm_id.is_(None), Account.domain.is_not(None))
+                .where(Account.unmatched_since.is_not(None))
                 .order_by(Account.id)
                 .limit(UNMATCHED_PER_PUSH)
             )
