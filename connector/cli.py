@@ -13,12 +13,23 @@ from connector.cli_admin import (
     serve_command,
 )
 from connector.cli_sync import sync_command, worker_command
+from connector.config import ConfigError
 from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
 from crm_sandbox.cli import sandbox_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _ConfigErrorsAsMessages(click.Group):
+    """A configuration mistake in any command ends as one ``Error:`` line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_ConfigErrorsAsMessages, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cx360")
 def main() -> None:
     """cx360: NPS, CSAT and employee ratings scored and written into your CRM."""

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from connector.config_checks import SettingProblem, check_settings
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -336,6 +338,10 @@ def finish_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"CX360_TYPEFORM_KIND={typeform_kind!r}: expected nps or csat")
     config["CX360_TYPEFORM_KIND"] = typeform_kind
     config["CX360_TIMEZONE"] = business_zone(str(config.get("CX360_TIMEZONE") or "UTC")).key
+    try:
+        check_settings(config)
+    except SettingProblem as exc:
+        raise ConfigError(str(exc)) from exc
     return config
 
 
