@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from connector.config import ConfigError, load_config
+from connector.crm.check import explained
 from connector.crm.datafiles import DataFileError
 from connector.crm.errors import CrmError, FatalCrmError
 from connector.crm.factory import adapter_from_config, configured_crm
@@ -86,20 +87,25 @@ def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
         adapter = adapter_from_config(config)
     except CrmError as exc:
         area = "config" if isinstance(exc, FatalCrmError) else "connectivity"
-        return [*findings, CheckFinding(area, "error", str(exc))]
-    findings.append(CheckFinding("connectivity", "ok", f"logged in to {crm}"))
+        return [*findings, CheckFinding(area, "error", explained(crm, config, exc))]
     try:
         if config.get("CX360_DATABASE_URL"):
             from connector.sync.identity import connection_finding
 
             findings.append(connection_finding(str(config["CX360_DATABASE_URL"]), adapter))
         access = adapter.check()
-        findings.extend(access)
-        if any(f.is_error for f in access):
-            return findings
+    except CrmError as exc:
+        return [*findings, CheckFinding("connectivity", "error", explained(crm, config, exc))]
+    # "logged in" only once an authenticated call has succeeded.
+    findings.append(CheckFinding("connectivity", "ok", f"logged in to {crm}"))
+    findings.extend(access)
+    if any(f.is_error for f in access):
+        return findings
+    # (a connection-identity line belongs here)
+    try:
         findings.extend(check_fields(adapter, mapping))
     except CrmError as exc:
-        findings.append(CheckFinding("connectivity", "error", str(exc)))
+        findings.append(CheckFinding("connectivity", "error", explained(crm, config, exc)))
     return findings
 
 

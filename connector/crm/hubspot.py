@@ -246,10 +246,10 @@ class HubSpotAdapter:
                     obj,
                 )
             except CrmError as exc:
+                if isinstance(exc, FatalCrmError) and exc.kind == "auth":
+                    raise  # not logged in at all: the caller names the token setting
                 area = "connectivity" if isinstance(exc, RetriableCrmError) else "permissions"
                 findings.append(CheckFinding(area, "error", str(exc), subject=subject))
-                if isinstance(exc, FatalCrmError) and exc.kind == "auth":
-                    return findings
                 continue
             findings.append(
                 CheckFinding("permissions", "ok", f"can read {obj} and their properties")
