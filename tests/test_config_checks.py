@@ -106,3 +106,27 @@ def test_given_text_without_scheme_when_loading_then_error_names_setting(tmp_pat
             {"CX360_INSTANCE_PATH": str(tmp_path), "CX360_DATABASE_URL": "localhost/cx360"},
             dotenv_path=None,
         )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("HUBSPOT_BASE_URL", "http://api.hubapi.com", "http:// is not allowed"),
+        ("HUBSPOT_BASE_URL", "https://api.hubapi.com/crm/v3", "remove the path '/crm/v3'"),
+        ("SALESFORCE_INSTANCE_URL", "https://acme.my.salesforce.com/lightning", "remove the path"),
+        ("SALESFORCE_TOKEN_URL", "acme.my.salesforce.com", "expected an https:// URL"),
+    ],
+)
+def test_given_unusable_crm_url_when_checking_then_one_line_names_setting(
+    tmp_path: Path, setting: str, value: str, named: str
+):
+    result = _cx360(tmp_path, "check", **{setting: value})
+    _assert_one_error_line(result, setting, value, named)
+
+
+def test_given_token_url_with_its_path_when_loading_then_accepted(tmp_path: Path):
+    url = "https://acme.my.salesforce.com/services/oauth2/token"
+    config = load_config(
+        {"CX360_INSTANCE_PATH": str(tmp_path), "SALESFORCE_TOKEN_URL": url}, dotenv_path=None
+    )
+    assert config["SALESFORCE_TOKEN_URL"] == url
