@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from connector.config import ConfigError, load_config
-from connector.crm.check import explained
+from connector.crm.check import explained, unreachable_crm_url
 from connector.crm.datafiles import DataFileError
 from connector.crm.errors import CrmError, FatalCrmError
 from connector.crm.factory import adapter_from_config, configured_crm
@@ -83,6 +83,8 @@ def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
             *(CheckFinding("mapping", "error", f"{exc.path}: {p}") for p in exc.problems),
         ]
     findings.append(CheckFinding("mapping", "ok", f"{mapping.path} is valid"))
+    if unreachable := unreachable_crm_url(crm, config):
+        return [*findings, CheckFinding("connectivity", "error", unreachable)]
     try:
         adapter = adapter_from_config(config)
     except CrmError as exc:

@@ -58,3 +58,35 @@ def test_given_refused_credentials_when_checking_then_not_logged_in_and_setting_
     assert len(failures) == 1, result.output
     assert named in failures[0]
     assert WRONG not in result.output
+
+
+@pytest.mark.parametrize(
+    ("crm", "setting", "url", "named"),
+    [
+        ("hubspot", "HUBSPOT_BASE_URL", "https://127.0.0.1:1", "cannot connect to 127.0.0.1:1"),
+        ("hubspot", "HUBSPOT_BASE_URL", "https://no-such-host.invalid", "not found (DNS"),
+        ("salesforce", "SALESFORCE_TOKEN_URL", "https://127.0.0.1:1/t", "cannot connect"),
+    ],
+)
+def test_given_unreachable_crm_url_when_checking_then_url_and_cause_named(
+    sandbox: SandboxServer,
+    crm: str,
+    setting: str,
+    url: str,
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for name, value in {**sandbox.client_settings(), "CX360_CRM": crm, setting: url}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["check"])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "logged in" not in result.output
+    failures = [line for line in result.output.splitlines() if "[FAIL]" in line]
+    assert len(failures) == 1, result.output
+    assert f"{setting}={url}" in failures[0]
+    assert named in failures[0]
