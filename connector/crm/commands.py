@@ -91,10 +91,6 @@ def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
         area = "config" if isinstance(exc, FatalCrmError) else "connectivity"
         return [*findings, CheckFinding(area, "error", explained(crm, config, exc))]
     try:
-        if config.get("CX360_DATABASE_URL"):
-            from connector.sync.identity import connection_finding
-
-            findings.append(connection_finding(str(config["CX360_DATABASE_URL"]), adapter))
         access = adapter.check()
     except CrmError as exc:
         return [*findings, CheckFinding("connectivity", "error", explained(crm, config, exc))]
@@ -103,8 +99,11 @@ def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
     findings.extend(access)
     if any(f.is_error for f in access):
         return findings
-    # (a connection-identity line belongs here)
     try:
+        if config.get("CX360_DATABASE_URL"):  # do the stored ids belong to this portal / org?
+            from connector.sync.identity import connection_finding
+
+            findings.append(connection_finding(str(config["CX360_DATABASE_URL"]), adapter))
         findings.extend(check_fields(adapter, mapping))
     except CrmError as exc:
         findings.append(CheckFinding("connectivity", "error", explained(crm, config, exc)))
