@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from flask import Flask
 from rich.console import Console
 from rich.table import Table
 from werkzeug.serving import make_server
@@ -53,9 +54,10 @@ def sample_items(name: str) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def running_app(config: dict[str, Any], host: str, port: int) -> Iterator[str]:
-    """The web app served on a real socket in a thread; yields its base URL."""
-    app = create_app(config)
+def served(app: Flask, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """``app`` behind a real threaded HTTP server (as under gunicorn, each request its own app
+    context and teardown, a chunked body handed over without a length); yields its base URL.
+    Port 0: any free port."""
     server = make_server(host, port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -63,6 +65,17 @@ def running_app(config: dict[str, Any], host: str, port: int) -> Iterator[str]:
         yield f"http://{host}:{server.server_port}"
     finally:
         server.shutdown()
+        thread.join(10)
+
+
+@contextmanager
+def running_app(config: dict[str, Any], host: str, port: int) -> Iterator[str]:
+    """The web app served on a real socket in a thread; yields its base URL."""
+    app = create_app(config)
+    try:
+        with served(app, host, port) as url:
+            yield url
+    finally:
         database(app).dispose()
 
 

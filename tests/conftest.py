@@ -8,9 +8,7 @@ CI=true, where they fail: CI must not pass without them.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from connector.app import create_app, database
 from connector.auth import create_api_key
@@ -158,17 +155,3 @@ def score_outbox(app: Flask) -> None:
             config=ScoringConfig.from_config(app.config),
         )
         session.commit()
-
-
-@contextlib.contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """The app behind a real threaded HTTP server (as under gunicorn, each request its own
-    app context and teardown, a chunked body handed over without a length); yields its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)

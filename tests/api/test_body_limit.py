@@ -22,9 +22,10 @@ from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector.api.bodies import read_limited
+from connector.demo import served
 from connector.storage import Response, WebhookDelivery
 from connector.webhooks.signatures import sign_delighted, sign_standard_webhook, sign_typeform
-from tests.conftest import count_rows, served
+from tests.conftest import count_rows
 
 LIMIT = 1024 * 1024
 FIXTURES = Path(__file__).parents[1] / "webhooks" / "fixtures"

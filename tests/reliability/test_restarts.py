@@ -17,7 +17,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import served
+from connector.demo import served
 from tests.pipeline.conftest import make_pipeline
 from tests.reliability.harness import (
     Load,

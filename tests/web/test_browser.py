@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,9 +20,9 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from connector.app import database
+from connector.demo import served
 from connector.storage.models import EmployeeRating, SyncRun
 from crm_sandbox import SandboxServer
 from tests.conftest import service_missing
@@ -95,18 +94,11 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory, idp: SandboxServer) -> Iterator[Site]:
     app = sample_site_app(tmp_path_factory.mktemp("web"), idp)
     add_sync_runs(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield Site(
-            url=f"http://127.0.0.1:{server.server_port}",
-            read_key=plain_key(app, "read"),
-            admin_key=plain_key(app, "admin"),
-            app=app,
-        )
+        with served(app) as url:
+            yield Site(url, read_key=plain_key(app, "read"),
+                       admin_key=plain_key(app, "admin"), app=app)  # fmt: skip
     finally:
-        server.shutdown()
         database(app).dispose()
 
 
