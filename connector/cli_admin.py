@@ -135,12 +135,12 @@ def secrets_set(name: str, from_file: Any) -> None:
 @secrets_command.command("list")
 def secrets_list() -> None:
     """Which CRM secrets are stored, and which the environment sets (never the values)."""
-    from connector.crm.secrets import stored_secret
+    from connector.crm.secrets import stored_secret_names
 
-    config = _config()
-    for name in _secret_names():
-        found = {"environment": bool(os.environ.get(name)),
-                 "stored": stored_secret(config, name) is not None}  # fmt: skip
+    names = _secret_names()
+    stored = stored_secret_names(_config(), names)
+    for name in names:
+        found = {"environment": bool(os.environ.get(name)), "stored": name in stored}
         where = [place for place, here in found.items() if here]
         click.echo(f"{name:32} {', '.join(where) or '-'}")
 

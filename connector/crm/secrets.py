@@ -7,7 +7,7 @@ logged or put into an exception message; errors name the secret, not its value.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -46,23 +46,35 @@ def decrypt_secret(name: str, ciphertext: str, secret_key: str) -> str:
         ) from exc
 
 
-def stored_secret(config: Mapping[str, Any], name: str) -> str | None:
-    """The stored secret ``name`` decrypted, or None (no database, no table, no row)."""
+def _ciphertexts(config: Mapping[str, Any], names: Iterable[str]) -> dict[str, str]:
+    """The stored ciphertexts of ``names`` in one query ({} without database or table)."""
     url = config.get("CX360_DATABASE_URL")
-    secret_key = str(config.get("CX360_SECRET_KEY") or "")
-    if not url or not secret_key:
-        return None
+    if not url:
+        return {}
+    table = StoredSecret.__table__
     database = Database(str(url))
     try:
         with database.engine.connect() as connection:
-            row = connection.execute(
-                StoredSecret.__table__.select().where(StoredSecret.__table__.c.name == name)
-            ).first()
+            rows = connection.execute(table.select().where(table.c.name.in_(list(names)))).all()
     except SQLAlchemyError:
-        return None  # no database or no table yet: nothing stored
+        return {}  # no database or no table yet: nothing stored
     finally:
         database.dispose()
-    return decrypt_secret(name, row.ciphertext, secret_key) if row else None
+    return {row.name: row.ciphertext for row in rows}
+
+
+def stored_secret(config: Mapping[str, Any], name: str) -> str | None:
+    """The stored secret ``name`` decrypted, or None (no database, no table, no row)."""
+    secret_key = str(config.get("CX360_SECRET_KEY") or "")
+    if not secret_key:
+        return None
+    ciphertext = _ciphertexts(config, [name]).get(name)
+    return decrypt_secret(name, ciphertext, secret_key) if ciphertext else None
+
+
+def stored_secret_names(config: Mapping[str, Any], names: Iterable[str]) -> set[str]:
+    """Which of ``names`` are stored (nothing is decrypted)."""
+    return set(_ciphertexts(config, names))
 
 
 def store_secret(config: Mapping[str, Any], name: str, value: str) -> None:
