@@ -83,5 +83,10 @@ class SandboxAdmin:
         """The owner leaves: writes assigning records or tasks to them are refused."""
         return dict(self._call("POST", "owners/deactivate", {"crm": crm, "owner": owner}))
 
+    def merge_salesforce(self, object_name: str, master: str, loser: str) -> dict[str, Any]:
+        """Merge two Salesforce Accounts or Contacts as an admin does in the UI."""
+        body = {"object": object_name, "master": master, "loser": loser}
+        return dict(self._call("POST", "salesforce/merge", body))
+
     def save(self) -> str:
         return str(self._call("POST", "save")["saved"])

@@ -135,6 +135,14 @@ class SandboxApp:
             return Reply(
                 200, state.deactivate_owner(str(body.get("crm", "")), str(body.get("owner", "")))
             )
+        if (method, action) == ("POST", "salesforce/merge"):
+            return Reply(
+                200,
+                state.merge_salesforce(
+                    str(body.get("object", "")), str(body.get("master", "")),
+                    str(body.get("loser", "")),
+                ),
+            )  # fmt: skip
         if (method, action) == ("POST", "save"):
             if self.state_file is None:
                 raise ValueError("this sandbox was started without a state file")

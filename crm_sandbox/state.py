@@ -14,6 +14,7 @@ from crm_sandbox.control import Controls
 from crm_sandbox.hubspot import HubSpotData
 from crm_sandbox.hubspot.schema import ALIASES
 from crm_sandbox.salesforce import SalesforceData
+from crm_sandbox.salesforce.schema import FieldError
 
 STATE_VERSION = 1
 HUBSPOT_OWNERS = ("1001", "1002")
@@ -248,6 +249,20 @@ class SandboxState:
                 user["IsActive"] = False
                 return {"crm": crm, "owner": owner_id, "active": False}
         raise KeyError(crm)
+
+    def merge_salesforce(self, object_name: str, master_id: str, loser_id: str) -> dict[str, Any]:
+        """An admin merges two Accounts or Contacts (Salesforce's REST API has no merge
+        resource; the UI, SOAP ``merge()`` and Apex do): the loser is deleted with
+        ``MasterRecordId`` set to the master."""
+        with self.lock:
+            found = self.salesforce.object_named(object_name)
+            if found is None or found["name"] not in ("Account", "Contact"):
+                raise ValueError(f"only Accounts and Contacts are merged here, not {object_name}")
+            try:
+                self.salesforce.merge(found["name"], master_id, loser_id)
+            except FieldError as exc:
+                raise ValueError(f"{exc.code}: {exc.message}") from None
+        return {"object": found["name"], "master": master_id, "merged": loser_id}
 
     # -------------------------------------------------------------------- access
     def records(self, crm: str, object_name: str) -> list[dict[str, Any]]:

@@ -57,6 +57,8 @@ _TASK_ASSOCIATION = {"contact": 204, "account": 192}
 #: Unique tasks property holding cx360's follow-up key (see FollowUpTask.key).
 FOLLOW_UP_KEY_PROPERTY = "cx360_follow_up_key"
 BATCH_LIMIT = 100
+#: The ids merged into a record (";"-separated), read to follow a merged-away id.
+MERGED_IDS = "hs_merged_object_ids"
 T = TypeVar("T")
 
 
@@ -420,7 +422,14 @@ class HubSpotAdapter:
     ) -> dict[RecordKey, CrmRecordRef]:
         found: dict[RecordKey, CrmRecordRef] = {}
         by_id = sorted({k.crm_id for k in keys if k.crm_id})
-        refs_by_id = {r["id"]: self._ref(r) for r in self._batch_read(subject, by_id, props, None)}
+        refs_by_id: dict[str, CrmRecordRef] = {}
+        for record in self._batch_read(subject, by_id, [*props, MERGED_IDS], None):
+            # An id merged away reads as the merged record, which has a new id and lists the
+            # old ones in hs_merged_object_ids (developer changelog "Updated merge
+            # functionality for contacts and companies"): the key follows it.
+            merged = str((record.get("properties") or {}).get(MERGED_IDS) or "").split(";")
+            for known_as in (record["id"], *filter(None, merged)):
+                refs_by_id[known_as] = self._ref(record)
         for key in keys:
             if key.crm_id and key.crm_id in refs_by_id:
                 found[key] = refs_by_id[key.crm_id]

@@ -233,8 +233,12 @@ class SalesforceAdapter:
             lambda sf: sf.restful(path, method=method, timeout=self.timeout, **kwargs),
         )
 
-    def _query_all(self, soql: str) -> list[dict[str, Any]]:
-        result = self._call("query", lambda sf: sf.query_all(soql, timeout=self.timeout))
+    def _query_all(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every page of a query; ``include_deleted`` uses ``queryAll`` (deleted records too)."""
+        result = self._call(
+            "queryAll" if include_deleted else "query",
+            lambda sf: sf.query_all(soql, include_deleted=include_deleted, timeout=self.timeout),
+        )
         return list(result.get("records", []))
 
     def object_name(self, subject: Subject) -> str:
@@ -469,7 +473,28 @@ class SalesforceAdapter:
                 ref = _ref(record)
                 refs[ref.crm_id] = ref
                 refs[ref.crm_id[:15]] = ref
+        for merged_away, master in self._merge_survivors(obj, [i for i in ids if i not in refs]):
+            survivor = self._resolve_ids(obj, select, [RecordKey(crm_id=master)])
+            if survivor:
+                refs[merged_away] = refs[merged_away[:15]] = next(iter(survivor.values()))
         return {k: refs[k.crm_id] for k in keys if k.crm_id and k.crm_id in refs}
+
+    def _merge_survivors(self, obj: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(merged-away id, the record it was merged into) for those of ``ids`` deleted by a
+        merge: "If this record was deleted as the result of a merge, this field contains the
+        ID of the record that remains" (Object Reference, Contact/Account ``MasterRecordId``),
+        read with ``queryAll``, which "will return records that have been deleted because of
+        a merge or delete" (REST API Developer Guide, "QueryAll")."""
+        found: list[tuple[str, str]] = []
+        for chunk in _soql_chunks(list(ids)):
+            soql = format_soql(
+                f"SELECT Id, MasterRecordId FROM {obj} WHERE Id IN {{}} AND IsDeleted = true",
+                chunk,
+            )
+            for record in self._query_all(soql, include_deleted=True):
+                if record.get("MasterRecordId"):
+                    found.append((str(record["Id"]), str(record["MasterRecordId"])))
+        return found
 
     # ------------------------------------------------------------------ write
     def write(self, subject: Subject, updates: Sequence[RecordUpdate]) -> list[WriteOutcome]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -142,13 +142,17 @@ class Pusher:
 
     # -- resolution ------------------------------------------------------------------------
 
-    def _resolve_contacts(self, contacts: Sequence[Contact], report: PushReport) -> set[int]:
-        """Give contacts without a CRM id one, by email; returns accounts newly linked."""
+    def _resolve_contacts(self, contacts: Sequence[Contact], report: PushReport,
+                          gone: Mapping[int, str] | None = None) -> set[int]:  # fmt: skip
+        """Give contacts without a CRM id one, by email; returns accounts newly linked.
+        ``gone`` (contact id -> the id of its record that is gone) lets the CRM follow a
+        merge to the record that remains before the email is tried."""
         linked: set[int] = set()
-        unresolved = [c for c in contacts if not c.crm_id and c.email]
+        gone = gone or {}
+        unresolved = [c for c in contacts if not c.crm_id and (c.email or c.id in gone)]
         if not unresolved:
             return linked
-        keys = {c.id: RecordKey(email=c.email) for c in unresolved}
+        keys = {c.id: RecordKey(crm_id=gone.get(c.id), email=c.email) for c in unresolved}
         found = self.adapter.resolve_contacts(keys.values())
         taken = self._taken_crm_ids(Contact, [r.crm_id for r in found.values()])
         known = self._accounts_by_crm_id({r.account_crm_id for r in found.values()} - {None})
@@ -199,11 +203,14 @@ class Pusher:
             contact.account_id = account.id
         return account.id
 
-    def _resolve_accounts(self, accounts: Sequence[Account]) -> None:
-        unresolved = [a for a in accounts if not a.crm_id and a.domain]
+    def _resolve_accounts(self, accounts: Sequence[Account],
+                          gone: Mapping[int, str] | None = None) -> None:  # fmt: skip
+        """Give accounts without a CRM id one, by domain (``gone``: as for contacts)."""
+        gone = gone or {}
+        unresolved = [a for a in accounts if not a.crm_id and (a.domain or a.id in gone)]
         if not unresolved:
             return
-        keys = {a.id: RecordKey(domain=a.domain) for a in unresolved}
+        keys = {a.id: RecordKey(crm_id=gone.get(a.id), domain=a.domain) for a in unresolved}
         found = self.adapter.resolve_accounts(keys.values())
         taken = self._taken_crm_ids(Account, [r.crm_id for r in found.values()])
         for account in unresolved:
@@ -332,12 +339,14 @@ class Pusher:
         return gone
 
     def _write_again(self, subject: Subject, gone: list[_Pending], report: PushReport) -> None:
-        """The records of ``gone`` no longer exist: drop their ids, find the subjects again by
-        email / domain, and write their whole scorecard to the live record, once. A subject
-        not found (or whose new record is gone as well) is unmatched until a later push finds
-        it: never the same refusal on every push."""
+        """The records of ``gone`` no longer exist: drop their ids, follow a merge to the record
+        that remains (or else find the subjects again by email / domain), and write their
+        whole scorecard to the live record, once. A subject not found (or whose new record is
+        gone as well) is unmatched until a later push finds it: never the same refusal on
+        every push."""
         model: Any = Contact if subject == "contact" else Account
         rows = {row.id: row for row in self._load(model, [p.subject_id for p in gone])}
+        dead = {row.id: str(row.crm_id) for row in rows.values() if row.crm_id}
         for row in rows.values():
             log.info("%s %s: CRM record %s is gone; matching again", subject, row.id, row.crm_id)
             row.crm_id = None
@@ -352,12 +361,12 @@ class Pusher:
             )
         self.session.flush()
         if subject == "contact":
-            linked = self._resolve_contacts(list(rows.values()), report)
+            linked = self._resolve_contacts(list(rows.values()), report, gone=dead)
             if linked:
                 write_outbox(self.session, [], linked, now=self.now, reason="linked")
                 report.linked_accounts |= linked
         else:
-            self._resolve_accounts(list(rows.values()))
+            self._resolve_accounts(list(rows.values()), gone=dead)
         replanned = []
         for pending in gone:
             row = rows[pending.subject_id]

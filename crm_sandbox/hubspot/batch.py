@@ -47,7 +47,7 @@ def read(call: Call, object_type: str) -> Reply:
     results, missing = [], []
     for item in inputs:
         key = str(item.get("id", ""))
-        rid = call.data.find(object_type, id_property, key)
+        rid = call.data.find_for_read(object_type, id_property, key)
         if rid is None:
             missing.append(key)
         else:

@@ -53,6 +53,8 @@ class HubSpotData:
         self.unique: dict[tuple[str, str], dict[str, str]] = {}
         self.associations: dict[tuple[str, str], dict[str, dict[str, set[int]]]] = {}
         self.written: dict[tuple[str, str], float] = {}
+        #: Ids of records merged away -> the record they live on in (per object type).
+        self.merged: dict[str, dict[str, str]] = {}
         self.clear()
 
     def clear(self) -> None:
@@ -61,6 +63,7 @@ class HubSpotData:
         self.records = {name: {} for name in OBJECT_TYPE_IDS}
         self.associations = {}
         self.written = {}
+        self.merged = {}
         self._reindex()
 
     def dump(self) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class HubSpotData:
                 for to_id, types in by_id.items()
             ],
             "next_id": self.ids.peek(),
+            "merged": self.merged,
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -87,6 +91,7 @@ class HubSpotData:
                 to_id
             ] = set(types)
         self.ids = ids.HubSpotIds(int(data.get("next_id", 1001)))
+        self.merged = data.get("merged", {})
         self.written = {}
         self._reindex()
 
@@ -113,6 +118,55 @@ class HubSpotData:
             if record["properties"].get(id_property) == value:
                 return rid
         return None
+
+    def find_for_read(self, object_type: str, id_property: str | None, value: str) -> str | None:
+        """Like ``find``, but an id merged away leads to the record it was merged into: "both
+        of the previous IDs will point to the resulting merged record, so fetching any records
+        using the original IDs will return the new merged record with the new ID" (HubSpot
+        developer changelog, "Updated merge functionality for contacts and companies")."""
+        found = self.find(object_type, id_property, value)
+        if found is not None or (id_property and id_property != "hs_object_id"):
+            return found
+        survivor = self.merged.get(object_type, {}).get(value)
+        return survivor if survivor in self.records[object_type] else None
+
+    def merge(self, object_type: str, primary_id: str, other_id: str) -> dict[str, Any]:
+        """Merge two records into a new one with a new id (the primary's values win, the
+        other's fill the gaps); both old ids point to it, and its ``hs_merged_object_ids``
+        lists them. Associations of both move to the new record."""
+        primary = self.records[object_type][primary_id]
+        other = self.records[object_type][other_id]
+        system = {"hs_object_id", CREATED_PROPERTY[object_type], MODIFIED_PROPERTY[object_type]}
+        values: dict[str, str | None] = {
+            k: v for k, v in {**other["properties"], **primary["properties"]}.items()
+            if k not in system
+        }  # fmt: skip
+        earlier = [
+            i
+            for record in (primary, other)
+            for i in str(record["properties"].get("hs_merged_object_ids") or "").split(";")
+            if i
+        ]
+        values["hs_merged_object_ids"] = ";".join([*earlier, primary_id, other_id])
+        links = [
+            (to_type, to_id, sorted(types))
+            for rid in (primary_id, other_id)
+            for to_type, by_id in self.associations.get((object_type, rid), {}).items()
+            for to_id, types in by_id.items()
+        ]
+        for rid in (primary_id, other_id):
+            self.archive(object_type, rid)
+        values.pop("associatedcompanyid", None)  # set again by the first company link
+        record = self.create(object_type, values)
+        for to_type, to_id, types in links:
+            if to_id in self.records[to_type]:
+                self.associate(object_type, record["id"], to_type, to_id, types)
+        aliases = self.merged.setdefault(object_type, {})
+        for old, survivor in list(aliases.items()):
+            if survivor in (primary_id, other_id):
+                aliases[old] = record["id"]
+        aliases[primary_id] = aliases[other_id] = record["id"]
+        return record
 
     def check(self, object_type: str, props: Any, existing: str | None) -> dict[str, str | None]:
         """Validated string values; raises InputError listing every bad property."""

@@ -16,12 +16,15 @@ OBJECTS = "/crm/v3/objects/<object_type>"
 routes = Routes()
 
 
-def find_or_404(call: Call, object_type: str, object_id: str) -> str:
-    """The record id the path names, by id or by the ``idProperty`` query parameter."""
+def find_or_404(call: Call, object_type: str, object_id: str, *, reading: bool = False) -> str:
+    """The record id the path names, by id or by the ``idProperty`` query parameter; a read
+    of an id merged away finds the merged record (``HubSpotData.find_for_read``), a write
+    does not (HubSpot documents only reads following a merge)."""
     id_property = call.request.args.get("idProperty")
     if id_property and id_property not in call.data.properties[object_type]:
         raise hs_error(400, "VALIDATION_ERROR", f'Property "{id_property}" does not exist')
-    rid = call.data.find(object_type, id_property, object_id)
+    find = call.data.find_for_read if reading else call.data.find
+    rid = find(object_type, id_property, object_id)
     if rid is None:
         raise hs_error(
             404,
@@ -60,7 +63,7 @@ def with_associations(
 
 @routes.get(f"{OBJECTS}/<object_id>", "{object_type}.get")
 def get(call: Call, object_type: str, object_id: str) -> Reply:
-    rid = find_or_404(call, object_type, object_id)
+    rid = find_or_404(call, object_type, object_id, reading=True)
     record = call.data.records[object_type][rid]
     return Reply(
         200,
@@ -98,6 +101,26 @@ def create(call: Call, object_type: str) -> Reply:
         raise exc.http() from None
     record = call.data.create(object_type, values, links)
     return Reply(201, call.render_written(object_type, record, values))
+
+
+@routes.post(f"{OBJECTS}/merge", "{object_type}.merge")
+def merge(call: Call, object_type: str) -> Reply:
+    """``POST /crm/v3/objects/{objectType}/merge`` with ``primaryObjectId`` and
+    ``objectIdToMerge``: a new record with a new id (developers.hubspot.com/docs/
+    api-reference/crm-contacts-v3/basic/post-crm-v3-objects-contacts-merge; the changelog
+    "Updated merge functionality for contacts and companies")."""
+    if object_type not in ("contacts", "companies"):
+        raise hs_error(400, "VALIDATION_ERROR", f"{object_type} cannot be merged here")
+    body = call.json_object()
+    primary, other = str(body.get("primaryObjectId", "")), str(body.get("objectIdToMerge", ""))
+    if not primary or not other:
+        raise hs_error(400, "VALIDATION_ERROR", "primaryObjectId and objectIdToMerge are required")
+    if primary == other:
+        raise hs_error(400, "VALIDATION_ERROR", "Cannot merge an object with itself")
+    for rid in (primary, other):
+        find_or_404(call, object_type, rid)
+    record = call.data.merge(object_type, primary, other)
+    return Reply(200, call.render(object_type, record, None))
 
 
 @routes.patch(f"{OBJECTS}/<object_id>", "{object_type}.update")

@@ -150,8 +150,16 @@ def standard_properties() -> dict[str, dict[str, Property]]:
             ),
         ]
 
+    def merged_ids(group: str) -> Property:
+        # The ids merged into a record, ";"-separated; set by a merge only
+        return make_property(
+            "hs_merged_object_ids", "Merged record IDs", "enumeration", "checkbox", group,
+            read_only=True,
+        )  # fmt: skip
+
     contacts = [
         *common("contacts", "contactinformation"),
+        merged_ids("contactinformation"),
         make_property("email", "Email", "string", "text", "contactinformation", unique=True),
         make_property("firstname", "First Name", "string", "text", "contactinformation"),
         make_property("lastname", "Last Name", "string", "text", "contactinformation"),
@@ -181,6 +189,7 @@ def standard_properties() -> dict[str, dict[str, Property]]:
     ]
     companies = [
         *common("companies", "companyinformation"),
+        merged_ids("companyinformation"),
         make_property("name", "Company name", "string", "text", "companyinformation"),
         make_property("domain", "Company Domain Name", "string", "text", "companyinformation"),
         make_property("country", "Country/Region", "string", "text", "companyinformation"),

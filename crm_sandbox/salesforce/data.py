@@ -5,7 +5,8 @@ open query locators. Every surface module works on it under the sandbox's one da
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import ChainMap, OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,9 @@ class SalesforceData:
         self.objects: dict[str, dict[str, Any]] = {}
         self.records: dict[str, dict[str, dict[str, Any]]] = {}
         self.deleted: set[str] = set()
+        #: The recycle bin: deleted records (``IsDeleted`` true, ``MasterRecordId`` after a
+        #: merge), which only ``queryAll`` returns.
+        self.recycled: dict[str, dict[str, dict[str, Any]]] = {}
         self.indexes: dict[tuple[str, str], dict[Any, set[str]]] = {}
         self.custom_fields: dict[str, str] = {}  # "Contact.X__c" -> 00N id
         self.field_metadata: dict[str, dict[str, Any]] = {}  # 00N id -> Tooling Metadata
@@ -68,6 +72,7 @@ class SalesforceData:
         self.objects = standard_objects()
         self.records = {name: {} for name in self.objects}
         self.deleted = set()
+        self.recycled = {}
         self.custom_fields = {}
         self.field_metadata = {}
         self.jobs = {}
@@ -80,6 +85,7 @@ class SalesforceData:
             "objects": self.objects,
             "records": self.records,
             "deleted": sorted(self.deleted),
+            "recycled": self.recycled,
             "custom_fields": self.custom_fields,
             "field_metadata": self.field_metadata,
             "next_id": self.ids.peek(),
@@ -90,6 +96,7 @@ class SalesforceData:
         self.objects = data["objects"]
         self.records = data["records"]
         self.deleted = set(data.get("deleted", []))
+        self.recycled = data.get("recycled", {})
         self.custom_fields = data.get("custom_fields", {})
         self.field_metadata = data.get("field_metadata", {})
         self.ids = ids.SalesforceIds(int(data.get("next_id", 1)))
@@ -284,10 +291,43 @@ class SalesforceData:
         self.records[object_name][rid] = new
         self._index(object_name, rid, old, new)
 
-    def delete(self, object_name: str, rid: str) -> None:
+    def delete(self, object_name: str, rid: str, master_id: str | None = None) -> None:
         old = self.records[object_name].pop(rid)
         self.deleted.add(rid)
         self._index(object_name, rid, old, None)
+        binned = {**old, "IsDeleted": True, "SystemModstamp": now_datetime()}
+        if master_id:
+            binned["MasterRecordId"] = master_id
+        self.recycled.setdefault(object_name, {})[rid] = binned
+
+    def merge(self, object_name: str, master_id: str, loser_id: str) -> None:
+        """Merge ``loser_id`` into ``master_id`` as Salesforce does: the master keeps its
+        values, the loser's related records move to the master, and the loser is deleted
+        with ``MasterRecordId`` naming the master."""
+        for rid in (master_id, loser_id):
+            if rid not in self.records.get(object_name, {}):
+                raise FieldError("INVALID_CROSS_REFERENCE_KEY", f"no {object_name} {rid}", [])
+        if master_id == loser_id:
+            raise FieldError("INVALID_ID_FIELD", "cannot merge a record with itself", [])
+        for child_object, rows in self.records.items():
+            references = [
+                f["name"]
+                for f in self.objects[child_object]["fields"].values()
+                if f["type"] == "reference" and object_name in (f["referenceTo"] or [])
+            ]
+            for child_id, row in list(rows.items()):
+                moved = {name: master_id for name in references if row.get(name) == loser_id}
+                if moved and child_id != loser_id:
+                    self.update(child_object, child_id, moved)
+        self.delete(object_name, loser_id, master_id=master_id)
+
+    def rows(self, object_name: str, include_deleted: bool = False) -> Mapping[str, Any]:
+        """The live records of an object; with ``include_deleted`` (``queryAll``) the
+        recycle bin's as well."""
+        live = self.records[object_name]
+        if not include_deleted:
+            return live
+        return ChainMap(live, self.recycled.get(object_name, {}))
 
     def _derive(self, object_name: str, record: dict[str, Any]) -> None:
         if object_name in ("Contact", "User"):

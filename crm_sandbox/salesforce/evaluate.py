@@ -68,8 +68,11 @@ class QueryEvaluator:
         "parent": "ParentId",
     }
 
-    def __init__(self, data: SalesforceData, query: soql.Query, text: str) -> None:
+    def __init__(
+        self, data: SalesforceData, query: soql.Query, text: str, include_deleted: bool = False
+    ) -> None:
         self.data, self.query, self.text = data, query, text
+        self.include_deleted = include_deleted
         obj = data.object_named(query.object_name)
         if obj is None:
             raise soql.SoqlError(
@@ -161,7 +164,8 @@ class QueryEvaluator:
                 return None
             values = node.value if node.op == "in" else [node.value]
             if path[0] == "Id":
-                return {v for v in values if v in self.data.records[self.object_name]}
+                store = self.data.rows(self.object_name, self.include_deleted)
+                return {v for v in values if v in store}
             if (self.object_name, path[0]) not in self.data.indexes:
                 return None
             found: set[str] = set()
@@ -187,7 +191,7 @@ class QueryEvaluator:
         for name, descending, nulls_last, column in self.query.order_by:
             self.paths[name] = self.resolve(name, column)
             order.append((name, descending, nulls_last))
-        store = self.data.records[self.object_name]
+        store = self.data.rows(self.object_name, self.include_deleted)
         candidates = self._candidates(self.query.where)
         pool: Iterable[str] = (
             store.keys()

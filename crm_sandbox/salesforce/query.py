@@ -23,6 +23,8 @@ routes = Routes()
 @routes.get(f"{API}/query", "query")
 @routes.get(f"{API}/queryAll", "query")
 def query(call: Call) -> Reply:
+    """``/queryAll`` also returns deleted records, merged-away ones included (REST API
+    Developer Guide, "QueryAll")."""
     text = call.request.args.get("q", "")
     batch = DEFAULT_QUERY_BATCH
     options = call.request.headers.get("Sforce-Query-Options", "")
@@ -30,16 +32,19 @@ def query(call: Call) -> Reply:
         key, _, raw = part.partition("=")
         if key.strip() == "batchSize" and raw.strip().isdigit():
             batch = min(max(int(raw), 200), DEFAULT_QUERY_BATCH)
-    return Reply(200, run_query(call, text, batch))
+    include_deleted = call.request.path.rstrip("/").endswith("/queryAll")
+    return Reply(200, run_query(call, text, batch, include_deleted))
 
 
-def run_query(call: Call, text: str, batch: int = DEFAULT_QUERY_BATCH) -> dict[str, Any]:
+def run_query(
+    call: Call, text: str, batch: int = DEFAULT_QUERY_BATCH, include_deleted: bool = False
+) -> dict[str, Any]:
     try:
         parsed = soql.parse(text)
     except soql.SoqlError as exc:
         raise soql_error(text, exc) from None
     try:
-        evaluator = QueryEvaluator(call.data, parsed, text)
+        evaluator = QueryEvaluator(call.data, parsed, text, include_deleted)
         select, matched = evaluator.run()
     except soql.SoqlError as exc:
         raise soql_error(text, exc) from None
@@ -58,7 +63,7 @@ def page(call: Call, cursor: Locator) -> dict[str, Any]:
     )
     chunk = matched[position : position + batch]
     records = []
-    store = call.data.records[object_name]
+    store = call.data.rows(object_name, include_deleted=True)  # ids chosen by the query
     for rid in chunk:
         record = store.get(rid)
         if record is not None:

@@ -167,10 +167,26 @@ def _owner() -> Field:
     )
 
 
+def _master_record_field(object_name: str) -> Field:
+    """Set on a record deleted by a merge: the id of the record that remains (Object
+    Reference, Contact / Account "MasterRecordId"); read through ``queryAll``."""
+    return make_field(
+        "MasterRecordId",
+        "reference",
+        "Master Record ID",
+        length=18,
+        reference_to=[object_name],
+        relationship_name="MasterRecord",
+        createable=False,
+        updateable=False,
+    )
+
+
 def standard_objects() -> dict[str, dict[str, Any]]:
     """The standard objects cx360 touches, with the fields the sandbox knows."""
     contact = [
         *_system_fields(),
+        _master_record_field("Contact"),
         make_field(
             "AccountId",
             "reference",
@@ -214,6 +230,7 @@ def standard_objects() -> dict[str, dict[str, Any]]:
     ]
     account = [
         *_system_fields(),
+        _master_record_field("Account"),
         make_field("Name", "string", "Account Name", length=255, nillable=False),
         make_field("Website", "url", "Website", length=255),
         make_field(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from connector.app import database
 from connector.storage import Contact, Scorecard
 from crm_sandbox import SandboxServer
-from tests.pipeline.conftest import make_pipeline
+from tests.pipeline.conftest import Pipeline, make_pipeline
 from tests.pipeline.test_connection_identity import (
     PERSON,
     CrmRecords,
@@ -36,17 +36,25 @@ def _run(result: Any) -> dict[str, Any]:
     return dict(json.loads(result.output[result.output.index("{") :]))
 
 
+def pushed_once(
+    crm: str, sandbox: SandboxServer, request: pytest.FixtureRequest
+) -> tuple[Pipeline, str]:
+    """A pipeline that has pushed the person's first answer; and their record's id."""
+    pipeline = make_pipeline(crm, "embedded", sandbox, request)
+    pipeline.install()
+    _post(pipeline, "r-1", 9, "Gut")
+    _run(_cli(pipeline, "sync", "--json"))
+    crm_id = _stored_id(pipeline)
+    assert crm_id
+    return pipeline, crm_id
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_given_deleted_and_recreated_record_when_pushed_then_value_lands_on_live_record(
     crm: str, sandbox: SandboxServer, request: pytest.FixtureRequest
 ) -> None:
-    pipeline = make_pipeline(crm, "embedded", sandbox, request)
-    pipeline.install()
-    _post(pipeline, "r-1", 9, "Gut")
-    _run(_cli(pipeline, "sync", "--json"))
-    dead = _stored_id(pipeline)
-    assert dead
+    pipeline, dead = pushed_once(crm, sandbox, request)
     records = CrmRecords(crm, pipeline.config)
     records.delete(dead)
     live = records.create(PERSON)
