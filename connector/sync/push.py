@@ -346,6 +346,29 @@ class Pusher:
         every push."""
         model: Any = Contact if subject == "contact" else Account
         rows = {row.id: row for row in self._load(model, [p.subject_id for p in gone])}
+        self._match_again(subject, rows, report)
+        replanned = []
+        for pending in gone:
+            row = rows[pending.subject_id]
+            if not row.crm_id:
+                report.unmatched += 1
+                continue
+            card = replace(pending.card, written=None, written_at=None)  # a new record
+            again = self._plan(subject, str(row.crm_id), row.id, card, report,
+                               email=getattr(row, "email", None),
+                               owner=getattr(row, "crm_owner_id", None))  # fmt: skip
+            if again is not None:
+                replanned.append(again)
+        self.session.commit()
+        for pending in self._write(subject, replanned, report):
+            rows[pending.subject_id].crm_id = None  # gone again: unmatched until found
+            report.unmatched += 1
+        self.session.commit()
+
+    def _match_again(self, subject: Subject, rows: Mapping[int, Any], report: PushReport) -> None:
+        """These subjects' CRM records are gone: drop the ids and what was written to them,
+        then follow a merge to the record that remains, or else find the subjects again by
+        email / domain (an unmatched subject keeps no id)."""
         dead = {row.id: str(row.crm_id) for row in rows.values() if row.crm_id}
         for row in rows.values():
             log.info("%s %s: CRM record %s is gone; matching again", subject, row.id, row.crm_id)
@@ -367,23 +390,6 @@ class Pusher:
                 report.linked_accounts |= linked
         else:
             self._resolve_accounts(list(rows.values()), gone=dead)
-        replanned = []
-        for pending in gone:
-            row = rows[pending.subject_id]
-            if not row.crm_id:
-                report.unmatched += 1
-                continue
-            card = replace(pending.card, written=None, written_at=None)  # a new record
-            again = self._plan(subject, str(row.crm_id), row.id, card, report,
-                               email=getattr(row, "email", None),
-                               owner=getattr(row, "crm_owner_id", None))  # fmt: skip
-            if again is not None:
-                replanned.append(again)
-        self.session.commit()
-        for pending in self._write(subject, replanned, report):
-            rows[pending.subject_id].crm_id = None  # gone again: unmatched until found
-            report.unmatched += 1
-        self.session.commit()
 
     def _record_batch(
         self, tasked: Sequence[_Pending], written: list[dict[str, Any]], _now: datetime
@@ -425,9 +431,11 @@ class Pusher:
         why and is not sent again, since its payload would be refused the same way; the run
         lists it among its rejections.
         """
-        if not rows:
+        bound = self._bound_to_current_records(rows)
+        if not bound:
             return
-        outcomes = self.adapter.create_tasks([task_from_payload(r.payload or {}) for r in rows])
+        rows = [row for row, _ in bound]
+        outcomes = self.adapter.create_tasks([task for _, task in bound])
         for row, outcome in zip(rows, outcomes, strict=False):
             if outcome.status == "written":
                 row.crm_task_id = outcome.created_id
@@ -445,6 +453,47 @@ class Pusher:
                 log.warning("follow-up task for contact %s not created, sent again later: %s",
                             row.contact_id, outcome.reason)  # fmt: skip
         self.session.commit()
+
+    def _bound_to_current_records(
+        self, rows: list[FollowUp]
+    ) -> list[tuple[FollowUp, FollowUpTask]]:
+        """The claimed tasks, each on its contact's record as it is now. A payload names the
+        record (and owner) of when the task was claimed, which a deleted or merged record or
+        a rematch may have replaced since; a contact without a record now keeps its task
+        pending until it is matched again."""
+        if not rows:
+            return []
+        contacts = {c.id: c for c in self._load(Contact, [r.contact_id for r in rows])}
+        bound: list[tuple[FollowUp, FollowUpTask]] = []
+        for row in rows:
+            task = task_from_payload(row.payload or {})
+            contact = contacts.get(row.contact_id)
+            if contact is None or not contact.crm_id:
+                continue
+            if task.record_id != contact.crm_id:
+                task = replace(task, record_id=str(contact.crm_id),
+                               owner_id=contact.crm_owner_id or task.owner_id)  # fmt: skip
+                row.payload = task_payload(task)
+            bound.append((row, task))
+        return bound
+
+    def _stale_records(self, contacts: Sequence[Contact], report: PushReport) -> None:
+        """Match again the contacts whose stored record is gone or merged away; the outbox
+        then pushes their whole scorecard to the record found. One batch read: run only for
+        contacts with tasks still to send, which are rare (a crash, a refused call)."""
+        known = {c.id: RecordKey(crm_id=c.crm_id) for c in contacts if c.crm_id}
+        found = self.adapter.resolve_contacts(known.values())
+        stale = {}
+        for contact in contacts:
+            if contact.id not in known:
+                continue
+            ref = found.get(known[contact.id])
+            if ref is None or ref.crm_id != contact.crm_id:
+                stale[contact.id] = contact
+        if stale:
+            self._match_again("contact", stale, report)
+            write_outbox(self.session, list(stale), [], now=self.now, reason="rematched")
+            self.session.commit()
 
     def _resend_pending(self, contact_ids: Sequence[int], report: PushReport) -> None:
         """Send again the claimed tasks of these contacts that never got the CRM's answer.
@@ -464,6 +513,8 @@ class Pusher:
                     )
                 )
             )
+        if rows:
+            self._stale_records(self._load(Contact, [r.contact_id for r in rows]), report)
         self._send_tasks(rows, report)
 
     # -- the whole push --------------------------------------------------------------------

@@ -31,9 +31,9 @@ from hubspot.crm.contacts import (
 from sqlalchemy import select
 
 from connector.app import database
-from connector.storage import Scorecard
+from connector.storage import Contact, FollowUp, Scorecard
 from crm_sandbox import SandboxServer
-from tests.pipeline.conftest import make_pipeline
+from tests.pipeline.conftest import Pipeline, make_pipeline
 from tests.pipeline.test_connection_identity import (
     CrmRecords,
     _cli,
@@ -41,6 +41,8 @@ from tests.pipeline.test_connection_identity import (
     _score_of,
     _stored_id,
 )
+from tests.pipeline.test_end_to_end import post_sample, run_sync_now
+from tests.pipeline.test_follow_up_once import delete_crm_task, push_contact
 from tests.pipeline.test_gone_records import _run, pushed_once
 
 DUPLICATE = "m.lange@nordlicht-logistik.de"
@@ -141,3 +143,55 @@ def test_given_salesforce_merge_then_loser_is_deleted_with_master_record_id_in_q
               "records": [{"attributes": {"type": "Contact"}, "id": loser, "LastName": "X"}]},
     )  # fmt: skip
     assert outcome[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_pending_follow_up_when_contact_merged_then_task_lands_on_surviving_record(
+    crm: str, sandbox: SandboxServer, request: pytest.FixtureRequest
+) -> None:
+    """A task claimed before the merge but never created (the worker died before the CRM
+    call) names the merged-away record: it is sent to the record that remains, and that
+    record gets the whole scorecard."""
+    pipeline = make_pipeline(crm, "embedded", sandbox, request)
+    pipeline.install()
+    post_sample(pipeline, pipeline.headers("ingest"))
+    run_sync_now(pipeline)
+    with database(pipeline.app).session() as session:
+        row = session.scalars(select(FollowUp).order_by(FollowUp.id)).first()
+        assert row is not None and row.crm_task_id
+        contact_id, lost_task = row.contact_id, str(row.crm_task_id)
+        row.crm_task_id = None  # claimed, never created
+        contact = session.get(Contact, contact_id)
+        assert contact is not None and contact.crm_id
+        merged_away = str(contact.crm_id)
+    delete_crm_task(pipeline, lost_task)
+    duplicate = CrmRecords(crm, pipeline.config).create(DUPLICATE)
+    survivor = _merge(crm, pipeline.config, sandbox, keep=duplicate, away=merged_away)
+
+    push_contact(pipeline, contact_id)  # nothing new to write: only the pending task
+    push_contact(pipeline, contact_id)  # the outbox's push of the rematched contact
+
+    with database(pipeline.app).session() as session:
+        row = session.scalars(select(FollowUp).where(FollowUp.contact_id == contact_id)).one()
+        assert row.crm_task_id and row.rejected_at is None, row.rejection
+        contact = session.get(Contact, contact_id)
+        assert contact is not None and contact.crm_id == survivor
+        values = session.scalar(
+            select(Scorecard.values).where(
+                Scorecard.subject_type == "contact", Scorecard.subject_id == contact_id
+            )
+        )
+    assert _task_record(pipeline, crm, str(row.crm_task_id)) == survivor
+    assert float(_score_of(pipeline.config, crm, survivor)) == float(values["nps.score"])
+
+
+def _task_record(pipeline: Pipeline, crm: str, task_id: str) -> str:
+    """The contact record a task is attached to, as the CRM has it."""
+    if crm == "salesforce":
+        return str(CrmRecords(crm, pipeline.config).sf.Task.get(task_id)["WhoId"])
+    associations = _hubspot(pipeline.config).crm.associations.v4.basic_api.get_page(
+        "tasks", task_id, "contacts"
+    )
+    (linked,) = associations.results
+    return str(linked.to_object_id)
