@@ -125,6 +125,7 @@ def import_command(
         source=source,
         columns=mapping,
         timezone=zone,
+        business_timezone=ZoneInfo(config["CX360_TIMEZONE"]),
         csat_scale=int(config["CX360_CSAT_SCALE"]),
         encoding=encoding,
         date_format=strptime_format,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from itertools import repeat
 from typing import Any
 
@@ -68,6 +68,9 @@ class ImportOptions:
     source: str = "import"
     columns: Mapping[str, str] = field(default_factory=dict)
     timezone: tzinfo = UTC
+    #: CX360_TIMEZONE: a date-only value is that calendar day of the business, whatever
+    #: ``timezone`` says (a date has no time to convert), so it is never dated a day off.
+    business_timezone: tzinfo = UTC
     csat_scale: int | None = None  # CX360_CSAT_SCALE; None: the current app's or 5
     encoding: str | None = None  # None: UTF-8 (with or without BOM), else Windows-1252
     date_format: str | None = None  # a strptime format (see date_format_option); None: ISO
@@ -164,27 +167,37 @@ def accepted_dates(options: ImportOptions) -> str:
     )
 
 
+#: strptime directives that carry a time of day (a format without them reads a date only).
+TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%X", "%c", "%f", "%z")
+
+
 def parse_datetime_cell(value: Any, options: ImportOptions) -> Any:
     """A date/time cell as ISO 8601 with a timezone; left as it is when unreadable (the schema
     then rejects it, and the import's message lists the accepted formats).
 
     ``--date-format`` first, then ISO 8601; a value without a timezone is taken in the
-    import's timezone. The one place that reads dates of a file: extend it here.
+    import's timezone, a date without a time is the start of that day in the business's
+    (CX360_TIMEZONE). The one place that reads dates of a file: extend it here.
     """
     if not isinstance(value, str):
         return value
     text = value.strip()
     parsed: datetime | None = None
+    date_only = False
     if options.date_format:
         try:
             parsed = datetime.strptime(text, options.date_format)
+            date_only = not any(d in options.date_format for d in TIME_DIRECTIVES)
         except ValueError:
             parsed = None
     if parsed is None:
         try:
             parsed = datetime.fromisoformat(text)
+            date_only = len(text) == len("2026-11-21")
         except ValueError:
             return value  # the schema names the problem
+    if date_only:
+        return datetime.combine(parsed.date(), time(), options.business_timezone).isoformat()
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=options.timezone)
     return parsed.isoformat()

@@ -379,16 +379,27 @@ def test_given_bad_encoding_or_date_format_when_importing_then_clear_error(
     assert message in " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("timezone_option", [("--timezone", "Europe/Berlin"), ()])
-def test_given_date_only_value_in_berlin_business_when_importing_then_same_day_on_scorecard(
-    database_url: str, tmp_path: Path, timezone_option: tuple[str, ...]
+@pytest.mark.parametrize(
+    ("business", "timezone_option"),
+    [
+        ("Europe/Berlin", ("--timezone", "Europe/Berlin")),
+        ("Europe/Berlin", ()),
+        # --timezone other than CX360_TIMEZONE: a date has no time to convert, so the day
+        # stays (midnight in New York is 06:00 in Berlin, in Pago Pago the next day at Kiritimati)
+        ("Europe/Berlin", ("--timezone", "America/New_York")),
+        ("Pacific/Kiritimati", ("--timezone", "Pacific/Pago_Pago")),
+        ("Pacific/Pago_Pago", ("--timezone", "Pacific/Kiritimati")),
+    ],
+)
+def test_given_date_only_value_when_importing_then_same_day_on_scorecard(
+    database_url: str, tmp_path: Path, business: str, timezone_option: tuple[str, ...]
 ) -> None:
     # DESIGN.md "Dates": a date-only import is the business zone's day; --timezone defaults to
     # CX360_TIMEZONE. Midnight in Berlin is 23:00 UTC the day before: never dated a day early.
     env = {
         "CX360_DATABASE_URL": database_url,
         "CX360_INSTANCE_PATH": str(tmp_path / "inst"),
-        "CX360_TIMEZONE": "Europe/Berlin",
+        "CX360_TIMEZONE": business,
     }
     sheet = _sheet(
         tmp_path / "dates.csv", [HEADER, ["d-1", "lena@kunde.example", "9", "", "2026-11-21"]]
