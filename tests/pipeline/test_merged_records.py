@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.companies import PublicMergeInput as CompanyMergeInput
+from hubspot.crm.companies import SimplePublicObjectInputForCreate as CompanyInput
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     PublicMergeInput,
@@ -31,7 +33,9 @@ from hubspot.crm.contacts import (
 from sqlalchemy import select
 
 from connector.app import database
-from connector.storage import Contact, FollowUp, Scorecard
+from connector.crm.factory import adapter_from_config
+from connector.crm.mapping import load_mapping
+from connector.storage import Account, Contact, FollowUp, Scorecard
 from crm_sandbox import SandboxServer
 from tests.pipeline.conftest import Pipeline, make_pipeline
 from tests.pipeline.test_connection_identity import (
@@ -195,3 +199,47 @@ def _task_record(pipeline: Pipeline, crm: str, task_id: str) -> str:
     )
     (linked,) = associations.results
     return str(linked.to_object_id)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_account_merged_into_another_when_pushed_then_value_lands_on_surviving_record(
+    crm: str, sandbox: SandboxServer, request: pytest.FixtureRequest
+) -> None:
+    pipeline, _ = pushed_once(crm, sandbox, request)
+    with database(pipeline.app).session() as session:
+        account = session.scalars(select(Account).where(Account.crm_id.is_not(None))).one()
+        account_id, merged_away = account.id, str(account.crm_id)
+    if crm == "hubspot":
+        companies = _hubspot(pipeline.config).crm.companies.basic_api
+        duplicate = str(
+            companies.create(
+                CompanyInput(properties={"name": "Nordlicht (alt)", "domain": "nordlicht.example"})
+            ).id
+        )
+        survivor = str(
+            companies.merge(CompanyMergeInput(primary_object_id=duplicate,
+                                             object_id_to_merge=merged_away)).id
+        )  # fmt: skip
+    else:
+        sf = CrmRecords(crm, pipeline.config).sf
+        duplicate = survivor = sf.Account.create(
+            {"Name": "Nordlicht (alt)", "Website": "nordlicht.example"}
+        )["id"]
+        sandbox.admin.merge_salesforce("Account", master=duplicate, loser=merged_away)
+
+    _post(pipeline, "r-2", 3, "Zu langsam")
+    run = _run(_cli(pipeline, "sync", "--json"))
+
+    assert run["rejected"] == 0 and run["unmatched"] == 0, run
+    with database(pipeline.app).session() as session:
+        account = session.get(Account, account_id)
+        assert account is not None and account.crm_id == survivor
+        values = session.scalar(
+            select(Scorecard.values).where(
+                Scorecard.subject_type == "account", Scorecard.subject_id == account_id
+            )
+        )
+    field = load_mapping(crm, pipeline.config).account.by_metric()["nps.score"].field
+    written = adapter_from_config(pipeline.config).read("account", [survivor], [field])[survivor]
+    assert float(written[field]) == float(values["nps.score"])
