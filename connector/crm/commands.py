@@ -15,6 +15,7 @@ from connector.crm.factory import adapter_from_config, configured_crm
 from connector.crm.mapping import CrmMapping, load_mapping
 from connector.crm.provisioning import apply_install, check_fields, plan_install
 from connector.crm.types import CheckFinding, CrmAdapter
+from connector.crm.write_test import write_test
 
 _LEVEL_STYLE = {"ok": ("ok", "green"), "warning": ("warn", "yellow"), "error": ("FAIL", "red")}
 
@@ -67,8 +68,10 @@ def install_command(dry_run: bool) -> None:
     click.secho(f"done: {len(done)} change(s) made ({adapter.calls.total} API calls)", fg="green")
 
 
-def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
-    """Every finding of ``cx360 check``: config, mapping, connectivity, fields."""
+def run_check(config: Mapping[str, Any], write_test_record: str | None = None
+              ) -> list[CheckFinding]:  # fmt: skip
+    """Every finding of ``cx360 check``: config, mapping, connectivity, fields; with
+    ``write_test_record`` and nothing wrong so far, one write read back and restored."""
     findings: list[CheckFinding] = []
     try:
         crm = configured_crm(config)
@@ -107,13 +110,22 @@ def run_check(config: Mapping[str, Any]) -> list[CheckFinding]:
         findings.extend(check_fields(adapter, mapping))
     except CrmError as exc:
         findings.append(CheckFinding("connectivity", "error", explained(crm, config, exc)))
+    if write_test_record and not any(f.is_error for f in findings):
+        findings.append(write_test(adapter, mapping, write_test_record))
     return findings
 
 
 @click.command("check")
-def check_command() -> None:
+@click.option(
+    "--write-test",
+    "write_test_record",
+    metavar="RECORD",
+    help="Also write one mapped field on this contact (CRM id or email), read it back and "
+    "restore it: run it against a test org / portal before going live.",
+)
+def check_command(write_test_record: str | None) -> None:
     """Check config, mapping, connectivity and the CRM's fields; non-zero exit on a problem."""
-    findings = run_check(_config())
+    findings = run_check(_config(), write_test_record)
     for finding in findings:
         label, colour = _LEVEL_STYLE[finding.level]
         click.echo(click.style(f"[{label:>4}]", fg=colour) + f" {finding.area}: {finding.message}")
