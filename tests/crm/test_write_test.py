@@ -40,10 +40,11 @@ def _cx360(settings: dict[str, str], *args: str) -> Any:
     return CliRunner().invoke(main, list(args), env=settings, catch_exceptions=False)
 
 
-@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
-def test_given_contact_with_value_when_write_test_then_written_read_back_and_restored(
+def _installed(
     sandbox: SandboxServer, crm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[dict[str, str], Any, str, str]:
+    """Settings after ``cx360 install``, an adapter, the mapped text field and the test
+    person's record id."""
     monkeypatch.chdir(tmp_path)  # no .env from the working tree
     settings = _settings(sandbox, crm, tmp_path)
     assert _cx360(settings, "install").exit_code == 0
@@ -51,7 +52,15 @@ def test_given_contact_with_value_when_write_test_then_written_read_back_and_res
     field = next(f.field for f in load_mapping(crm, settings).contact.written()
                  if f.value_type == "text")  # fmt: skip
     ref = adapter.resolve_contacts([RecordKey(email=PERSON)])[RecordKey(email=PERSON)]
-    adapter.write("contact", [RecordUpdate(ref.crm_id, {field: "Vorher"})])
+    return settings, adapter, field, ref.crm_id
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_contact_with_value_when_write_test_then_written_read_back_and_restored(
+    sandbox: SandboxServer, crm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, adapter, field, crm_id = _installed(sandbox, crm, tmp_path, monkeypatch)
+    adapter.write("contact", [RecordUpdate(crm_id, {field: "Vorher"})])
     sandbox.admin.reset_stats()
 
     result = _cx360(settings, "check", "--write-test", PERSON)
@@ -62,7 +71,7 @@ def test_given_contact_with_value_when_write_test_then_written_read_back_and_res
     endpoints = sandbox.admin.stats()["endpoints"]
     writes = {k: n for k, n in endpoints.items() if "update" in k or "composite" in k}
     assert sum(writes.values()) == 2, endpoints  # the test value, then the old one
-    after = adapter.read("contact", [ref.crm_id], [field])[ref.crm_id][field]
+    after = adapter.read("contact", [crm_id], [field])[crm_id][field]
     assert after == "Vorher"
 
 
@@ -70,28 +79,20 @@ def test_given_contact_with_value_when_write_test_then_written_read_back_and_res
 def test_given_empty_field_when_write_test_by_id_then_field_empty_again(
     sandbox: SandboxServer, crm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    settings = _settings(sandbox, crm, tmp_path)
-    assert _cx360(settings, "install").exit_code == 0
-    adapter = adapter_from_config(settings)
-    field = next(f.field for f in load_mapping(crm, settings).contact.written()
-                 if f.value_type == "text")  # fmt: skip
-    ref = adapter.resolve_contacts([RecordKey(email=PERSON)])[RecordKey(email=PERSON)]
-    adapter.write("contact", [RecordUpdate(ref.crm_id, {field: None})])
+    settings, adapter, field, crm_id = _installed(sandbox, crm, tmp_path, monkeypatch)
+    adapter.write("contact", [RecordUpdate(crm_id, {field: None})])
 
-    result = _cx360(settings, "check", "--write-test", ref.crm_id)
+    result = _cx360(settings, "check", "--write-test", crm_id)
 
     assert result.exit_code == 0, result.output
-    assert adapter.read("contact", [ref.crm_id], [field])[ref.crm_id].get(field) in (None, "")
+    assert adapter.read("contact", [crm_id], [field])[crm_id].get(field) in (None, "")
 
 
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_given_unknown_record_when_write_test_then_one_fail_line_and_exit_1(
     sandbox: SandboxServer, crm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    settings = _settings(sandbox, crm, tmp_path)
-    assert _cx360(settings, "install").exit_code == 0
+    settings, *_ = _installed(sandbox, crm, tmp_path, monkeypatch)
 
     result = _cx360(settings, "check", "--write-test", "niemand@nirgends.example")
 
