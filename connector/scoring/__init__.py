@@ -12,6 +12,7 @@ the decisions taken where it leaves room:
 - ``segment``   - the 360 segment rules.
 - ``metrics``   - ``CONTACT_METRICS``, ``ACCOUNT_METRICS``, ``METRIC_SPECS``.
 - ``scorecard`` - ``contact_scorecard``, ``account_scorecard``.
+- ``revenue``   - revenue status of an account and the portfolio figures per currency.
 """
 
 from connector.scoring.csat import CsatSummary, csat_summary
