@@ -91,11 +91,14 @@ def field_changes(
     *,
     as_of: datetime | None = None,
     last_written_as_of: datetime | None = None,
+    clear_all_empty: bool = False,
 ) -> dict[str, Any]:
     """The fields to send: the scorecard's values that differ from what was last written.
 
     A field whose metric is None is sent as None (clear) when ``last_written`` holds a value
-    for it. ``last_written`` is field -> value as cx360 last wrote it (None: nothing yet).
+    for it, or always with ``clear_all_empty`` (``cx360 sync --full``: the CRM may hold a
+    value cx360 has no record of). ``last_written`` is field -> value as cx360 last wrote it
+    (None: nothing yet).
     ``as_of``/``last_written_as_of``: when the scorecard and the last written one were
     computed; an older scorecard than the one written gives no changes at all.
     """
@@ -105,7 +108,8 @@ def field_changes(
     new: dict[str, Any] = {
         f.field: None
         for f in mapping.written()
-        if scorecard.get(f.metric) is None and previous.get(f.field) not in (None, "")
+        if scorecard.get(f.metric) is None
+        and (clear_all_empty or previous.get(f.field) not in (None, ""))
     }
     new.update(scorecard_field_values(scorecard, mapping))
     stale = _stale_families(scorecard, mapping, previous)

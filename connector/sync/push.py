@@ -261,6 +261,7 @@ class Pusher:
             last,
             as_of=card.computed_at,
             last_written_as_of=None if self.full else card.written_at,
+            clear_all_empty=self.full,
         )
         if not changes:
             report.unchanged += 1

@@ -127,6 +127,19 @@ def test_given_a_field_already_empty_when_its_metric_is_null_then_nothing_is_sen
     assert "CX_NPS_Comment__c" not in field_changes(without, SF.contact, None)
 
 
+def test_given_full_rewrite_when_diffed_then_every_empty_metric_clears_its_field() -> None:
+    # cx360 sync --full repairs drift: the CRM may hold a value cx360 has no record of writing
+    # (set by hand, or written before the database was restored), so every null metric clears.
+    without = {**SCORECARD, "nps.comment": None}
+    empty = {f.field for f in SF.contact.written() if without.get(f.metric) is None}
+
+    changes = field_changes(without, SF.contact, None, clear_all_empty=True)
+
+    assert "CX_NPS_Comment__c" in empty
+    assert {name for name, value in changes.items() if value is None} == empty
+    assert changes == {**scorecard_field_values(without, SF.contact), **dict.fromkeys(empty)}
+
+
 def test_given_an_older_scorecard_than_the_one_written_when_diffed_then_nothing_is_sent() -> None:
     written = scorecard_field_values(SCORECARD, SF.contact)
     older = {**SCORECARD, "nps.score": 9, "nps.category": "promoter"}

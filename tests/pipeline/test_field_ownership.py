@@ -23,8 +23,11 @@ from typing import Any
 import pytest
 
 from connector.crm.mapping import load_mapping
+from connector.crm.types import RecordUpdate
 from tests.pipeline.conftest import make_pipeline
+from tests.pipeline.test_connection_identity import _cli
 from tests.pipeline.test_end_to_end import DOMAINS, chosen_responses, crm_values, run_sync_now
+from tests.pipeline.test_gone_records import _run, pushed_once
 
 
 @pytest.mark.integration
@@ -105,3 +108,23 @@ def test_given_values_aged_out_of_window_when_record_pushed_then_fields_cleared(
 
     assert crm_values(pipeline, "contact", email)[csat_pct] in (None, "")
     assert crm_values(pipeline, "account", DOMAINS[0])[account_nps] in (None, "")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_stale_value_set_by_hand_when_sync_full_then_field_cleared(
+    sandbox: Any, request: pytest.FixtureRequest, crm: str
+) -> None:
+    """``cx360 sync --full`` rewrites the scorecard exactly: a field whose metric is empty is
+    cleared even where cx360 has no record of writing it (here: set by hand in the CRM)."""
+    pipeline, crm_id = pushed_once(crm, sandbox, request)  # one NPS answer, no CSAT
+    pct = load_mapping(crm, pipeline.config).contact.by_metric()["csat.pct"].field
+    adapter = pipeline.adapter()
+    adapter.write("contact", [RecordUpdate(crm_id, {pct: 80})])
+
+    assert _run(_cli(pipeline, "sync", "--json"))["written"] == 0  # diff-only: left alone
+    assert adapter.read("contact", [crm_id], [pct])[crm_id].get(pct) not in (None, "")
+    run = _run(_cli(pipeline, "sync", "--full", "--json"))
+
+    assert run["written"] >= 1 and run["rejected"] == 0, run
+    assert adapter.read("contact", [crm_id], [pct])[crm_id].get(pct) in (None, "")
