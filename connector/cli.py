@@ -11,6 +11,7 @@ from connector.cli_admin import (
     demo_command,
     secrets_command,
     serve_command,
+    status_command,
 )
 from connector.cli_sync import sync_command, worker_command
 from connector.config import ConfigError
@@ -39,6 +40,7 @@ main.add_command(db_command)
 main.add_command(apikey_command)
 main.add_command(secrets_command)
 main.add_command(serve_command)
+main.add_command(status_command)
 main.add_command(demo_command)
 main.add_command(import_command)
 main.add_command(install_command)

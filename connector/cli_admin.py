@@ -12,6 +12,7 @@ from connector.config import ConfigError, load_config
 
 if TYPE_CHECKING:
     from connector.storage import Database
+    from connector.storage.migrate import SchemaState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,41 +52,72 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database {shown} at revision {current_revision(url)}")
 
 
-def _schema(url: str) -> tuple[str, str | None, str]:
-    """(the URL as shown, the database's revision, this release's head); one line on failure."""
+def _schema(url: str) -> tuple[str, SchemaState]:
+    """(the URL as shown, where its schema is against this release); one line on failure."""
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from connector.storage.migrate import current_revision, head_revision
+    from connector.storage.migrate import schema_state
 
     shown = make_url(url).render_as_string(hide_password=True)
+    engine = create_engine(url)
     try:
-        return shown, current_revision(url), head_revision()
+        with engine.connect() as connection:
+            return shown, schema_state(connection)
     except SQLAlchemyError as exc:
         cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         message = f"database {shown} not reachable: {type(exc).__name__}: {cause}"
         raise click.ClickException(message) from None
+    finally:
+        engine.dispose()
 
 
 @db_command.command("current")
 def db_current() -> None:
     """Print the database's schema revision and this release's newest one."""
-    shown, current, head = _schema(_config()["CX360_DATABASE_URL"])
-    state = "up to date" if current == head else "behind: run cx360 db upgrade"
-    click.echo(f"database {shown} at revision {current or 'none (empty)'}; "
-               f"this release: {head} ({state})")  # fmt: skip
+    shown, schema = _schema(_config()["CX360_DATABASE_URL"])
+    state = "up to date" if schema.up_to_date else "behind: run cx360 db upgrade"
+    click.echo(f"database {shown} at revision {schema.current or 'none (empty)'}; "
+               f"this release: {schema.head} ({state})")  # fmt: skip
 
 
 @db_command.command("check")
 def db_check() -> None:
     """Exit 0 when the schema is at this release's newest revision, 1 when it is behind
     (for deploy scripts and health checks)."""
-    shown, current, head = _schema(_config()["CX360_DATABASE_URL"])
-    if current != head:
-        click.echo(f"database {shown} is at revision {current or 'none (empty)'}, this release "
-                   f"needs {head}: run cx360 db upgrade", err=True)  # fmt: skip
+    shown, schema = _schema(_config()["CX360_DATABASE_URL"])
+    if schema.problem:
+        click.echo(f"database {shown}: {schema.problem}", err=True)
         raise SystemExit(1)
-    click.echo(f"database {shown} is at {head}, the newest revision")
+    click.echo(f"database {shown} is at {schema.head}, the newest revision")
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer of /readyz as JSON.")
+def status_command(as_json: bool) -> None:
+    """Is the deployment ready? The checks of /readyz, one line each; exit 1 when not ready."""
+    import json
+
+    from connector.broker import broker_url
+    from connector.readiness import check_readiness
+    from connector.storage import Database, utcnow
+
+    config = _config()
+    database = Database(config["CX360_DATABASE_URL"])
+    try:
+        readiness = check_readiness(config, database, broker_url(config, start=False),
+                                    now=utcnow())  # fmt: skip
+    finally:
+        database.dispose()
+    if as_json:
+        click.echo(json.dumps(readiness.as_json(), indent=2))
+    else:
+        for name, detail in readiness.checks.items():
+            click.echo(f"{name:<9} {detail}")
+        click.echo("ready" if readiness.ready else "not ready")
+    if not readiness.ready:
+        raise SystemExit(1)
 
 
 @click.group("secrets")

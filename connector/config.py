@@ -156,6 +156,20 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         help="How often the relay looks for changes not yet pushed (worker's beat).",
     ),
+    Setting(
+        "CX360_RELAY_STALE_SECONDS",
+        60.0,
+        float,
+        help="Readiness (/readyz, cx360 status) fails when the outbox relay has not run for "
+        "this long (beat down); at least two relay intervals.",
+    ),
+    Setting(
+        "CX360_SYNC_RUN_LEASE_SECONDS",
+        60.0,
+        float,
+        help="A running sync run whose worker gave no sign of life for this long (killed) is "
+        "closed as failed; the worker renews it every quarter of this.",
+    ),
     Setting("CX360_PUSH_CHUNK", 1000, int, help="Most contacts one push task handles."),
     Setting("CX360_MAX_BODY_BYTES", 1024 * 1024, int, help="Largest request body accepted."),
     Setting("CX360_MAX_BATCH", 1000, int, help="Most responses in one POST /api/v1/responses."),

@@ -17,6 +17,7 @@ from connector.batching import chunked
 from connector.crm.errors import FatalCrmError, RetriableCrmError
 from connector.extensions import database
 from connector.storage import utcnow
+from connector.storage.heartbeats import RELAY, record_heartbeat
 from connector.sync import outbox
 from connector.sync.runs import execute_push, run_requested_sync
 
@@ -28,12 +29,18 @@ def _backoff(retries: int) -> float:
 
 
 @shared_task(name="cx360.relay_outbox")
-def relay_outbox() -> dict[str, int]:
-    """Turn pending outbox rows into push tasks (beat runs it; ingest kicks it)."""
+def relay_outbox(kicked: bool = False) -> dict[str, int]:
+    """Turn pending outbox rows into push tasks (beat runs it; ingest kicks it, ``kicked``).
+
+    Beat's runs record a heartbeat: readiness fails when they stop (beat down), also while
+    ingest keeps kicking, since the kicks never pick up what a lost task left behind."""
     config = current_app.config
     lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
     with database().session() as session:
-        claim = outbox.claim_pending(session, now=utcnow(), lease=lease)
+        now = utcnow()
+        claim = outbox.claim_pending(session, now=now, lease=lease)
+        if not kicked:
+            record_heartbeat(session, RELAY, now)
     chunk = int(config["CX360_PUSH_CHUNK"])
     tasks = 0
     for contact_ids in chunked(claim.contact_ids, chunk):

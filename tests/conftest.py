@@ -8,6 +8,7 @@ CI=true, where they fail: CI must not pass without them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from connector.app import create_app, database
 from connector.auth import create_api_key
-from connector.storage import Base, Database
+from connector.storage import Base, Database, utcnow
+from connector.storage.heartbeats import seed_heartbeats
 from connector.storage.migrate import upgrade
 from connector.storage.schema import create_schema
 
@@ -38,23 +40,30 @@ def service_missing(what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def scratch_postgres(name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database ``name`` on the test server; dropped afterwards."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"cx360_test_{os.getpid()}"
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         admin.dispose()
         service_missing(f"PostgreSQL at {POSTGRES_ADMIN_URL} ({type(exc).__name__})")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)  # built by the migrations, as production is (workers run db upgrade too)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with scratch_postgres(f"cx360_test_{os.getpid()}") as url:
+        upgrade(url)  # built by the migrations, as production is (workers run db upgrade too)
+        yield url
 
 
 def truncate_all(url: str) -> None:
@@ -63,6 +72,7 @@ def truncate_all(url: str) -> None:
     with engine.begin() as connection:
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        seed_heartbeats(connection, utcnow())  # as a new schema starts
     engine.dispose()
 
 

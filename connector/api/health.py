@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from connector import __version__
 from connector.extensions import database
+from connector.readiness import check_readiness
+from connector.storage import utcnow
 
 health_blp = Blueprint("health", __name__)
 
 
 @health_blp.get("/healthz")
 def healthz() -> Response:
-    """The process answers."""
+    """The process answers (liveness: nothing else is checked, so a database or broker outage
+    never makes a supervisor restart healthy web processes)."""
     return jsonify(status="ok", version=__version__)
 
 
 @health_blp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """The process can do its work: the database answers."""
-    checks: dict[str, str] = {}
-    try:
-        with database().engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except SQLAlchemyError as exc:
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+    """The deployment can do its work: database reachable and its schema current, broker
+    reachable, the outbox relay running (``connector.readiness``); 503 with the reasons."""
+    readiness = check_readiness(current_app.config, database(),
+                                current_app.extensions["celery"].conf.broker_url,
+                                now=utcnow())  # fmt: skip
+    return jsonify(readiness.as_json()), 200 if readiness.ready else 503
 
 
 @health_blp.get("/metrics")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 
 from connector.storage.db import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +82,64 @@ def wait_for_database(database_url: str, seconds: float) -> None:
         engine.dispose()
 
 
-def current_revision(database_url: str) -> str | None:
+def revision_of(connection: Connection) -> str | None:
+    """The schema revision recorded in the database on ``connection`` (None: not migrated)."""
     from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_revision(database_url: str) -> str | None:
     from sqlalchemy import create_engine
 
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return revision_of(connection)
     finally:
         engine.dispose()
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest migration shipped in this release."""
+    """The newest migration shipped in this release (read once per process)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None, "the package ships no migrations"
     return head
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema is, against this release: ``cx360 db check`` and the
+    readiness probe both judge it with this."""
+
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def problem(self) -> str | None:
+        """None when up to date, else what is wrong and what to do, in one line."""
+        if self.up_to_date:
+            return None
+        return (f"schema at revision {self.current or 'none (empty)'}, this release needs "
+                f"{self.head}: run cx360 db upgrade")  # fmt: skip
+
+
+def schema_state(connection: Connection) -> SchemaState:
+    return SchemaState(revision_of(connection), head_revision())
+
+
+def stamp_head(connection: Connection) -> None:
+    """Record this release's newest revision in a schema built from the models
+    (``create_schema``), as Alembic's "create_all, then stamp" recipe does."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    MigrationContext.configure(connection).stamp(scripts, "head")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
@@ -277,6 +278,9 @@ class SyncRun(Base):
     __table_args__ = (
         CheckConstraint(f"status in {SYNC_RUN_STATUSES!r}", name="status"),
         Index("ix_sync_runs_started_at", "started_at"),
+        # only the few running runs: closing those whose worker is gone stays cheap
+        Index("ix_sync_runs_running", "heartbeat_at", postgresql_where=text("status = 'running'"),
+              sqlite_where=text("status = 'running'")),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -300,6 +304,9 @@ class SyncRun(Base):
     rejections: Mapped[list[Any] | None] = mapped_column(JSON)
     plan: Mapped[list[Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    #: A running run's lease: renewed while its worker works on it; a run whose lease ran
+    #: out lost its worker (killed) and is closed as failed (``connector.sync.runs``).
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
 
 
 class FollowUp(Base):
@@ -333,3 +340,17 @@ class CrmConnection(Base):
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     identity: Mapped[str] = mapped_column(String(128))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceHeartbeat(Base):
+    """When a periodic part of the service last ran (``relay``: the outbox relay that beat
+    schedules), so the web processes' readiness check can tell whether it still runs."""
+
+    __tablename__ = "service_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: Its last run; None: not run yet.
+    beat_at: Mapped[datetime | None] = mapped_column()
+    #: Since when it is expected to run (the schema's creation or upgrade): readiness allows
+    #: a first run this long to come.
+    expected_since: Mapped[datetime] = mapped_column(default=utcnow)

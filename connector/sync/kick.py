@@ -43,7 +43,8 @@ def kick_relay() -> bool:
         state["quiet_until"] = now + max(0, left_ms) / 1000
         if not created:
             return False
-        celery.send_task("cx360.relay_outbox", countdown=window, retry=False)
+        celery.send_task("cx360.relay_outbox", kwargs={"kicked": True}, countdown=window,
+                        retry=False)  # fmt: skip
         return True
     except Exception as exc:
         state["quiet_until"] = time.monotonic() + QUIET_AFTER_FAILURE_SECONDS

@@ -8,7 +8,11 @@ from flask.testing import FlaskClient
 def test_given_running_app_when_probing_then_healthz_and_readyz_answer(client: FlaskClient):
     assert client.get("/healthz").json["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json["checks"]["database"] == "ok"
+    # no worker started the embedded broker: not ready, and the answer says which part
+    assert ready.status_code == 503
+    checks = ready.json["checks"]
+    assert checks["database"] == checks["schema"] == "ok"
+    assert checks["broker"].startswith("unreachable: "), checks
 
 
 def test_given_requests_when_scraping_metrics_then_counters_listed(client: FlaskClient):

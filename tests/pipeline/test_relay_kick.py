@@ -20,7 +20,8 @@ class RecordingCelery:
     def __init__(self) -> None:
         self.sent: list[tuple[str, float]] = []
 
-    def send_task(self, name: str, countdown: float, retry: bool) -> None:
+    def send_task(self, name: str, countdown: float, retry: bool, kwargs: dict[str, Any]) -> None:
+        assert kwargs == {"kicked": True}  # a kick's relay is not beat's (readiness)
         self.sent.append((name, countdown))
 
 
