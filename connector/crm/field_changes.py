@@ -6,7 +6,7 @@ Write safety lives here so every caller gets it:
   data (None) clears its field when cx360 last wrote a value there (a latest answer without a
   comment clears the comment; a CSAT % or account NPS that aged out of the window is cleared);
   a field already empty costs nothing;
-- category and segment values become the mapping's picklist API values;
+- category, segment and revenue status values become the mapping's picklist API values;
 - a field whose value equals what cx360 last wrote is left out (zero calls for unchanged data);
 - values from older data never replace newer ones: a scorecard computed before the one last
   written changes nothing, and each metric family (nps, csat, rnps) is skipped when the CRM
@@ -29,7 +29,7 @@ _TEXT_LIMIT = 32768
 
 
 def _crm_value(mapping: FieldMapping, value: Any) -> Any:
-    if mapping.value_type in {"category", "segment"}:
+    if mapping.value_type in {"category", "segment", "revenue_status"}:
         if value not in mapping.values:
             raise ValueError(f"{mapping.metric}={value!r} has no translation for {mapping.field}")
         return mapping.values[value]
@@ -37,6 +37,8 @@ def _crm_value(mapping: FieldMapping, value: Any) -> Any:
         return int(value)
     if mapping.value_type == "decimal":
         return round(float(value), 1)
+    if mapping.value_type == "amount":
+        return round(float(value), 2)
     if mapping.value_type == "text":
         text = str(value)
         limit = (mapping.spec.length if mapping.spec else None) or _TEXT_LIMIT

@@ -41,18 +41,24 @@ _CREATE: dict[str, dict[str, frozenset[str]]] = {
         "decimal": frozenset({"Number", "Percent"}),
         "category": frozenset({"Picklist", "Text"}),
         "segment": frozenset({"Picklist", "Text"}),
+        "revenue_status": frozenset({"Picklist", "Text"}),
         "date": frozenset({"Date"}),
         "datetime": frozenset({"DateTime"}),
         "text": frozenset({"Text", "LongTextArea"}),
+        # Number, not Currency: a Currency field of a multi-currency org holds the record's
+        # currency, while cx360 writes the corporate currency and names it in its own field.
+        "amount": frozenset({"Number"}),
     },
     "hubspot": {
         "integer": frozenset({"number"}),
         "decimal": frozenset({"number"}),
         "category": frozenset({"enumeration", "string"}),
         "segment": frozenset({"enumeration", "string"}),
+        "revenue_status": frozenset({"enumeration", "string"}),
         "date": frozenset({"date"}),
         "datetime": frozenset({"datetime"}),
         "text": frozenset({"string"}),
+        "amount": frozenset({"number"}),
     },
 }
 
@@ -63,9 +69,11 @@ _DESCRIBED: dict[str, dict[str, frozenset[str]]] = {
         "decimal": frozenset({"double", "percent", "currency"}),
         "category": frozenset({"picklist", "string"}),
         "segment": frozenset({"picklist", "string"}),
+        "revenue_status": frozenset({"picklist", "string"}),
         "date": frozenset({"date"}),
         "datetime": frozenset({"datetime"}),
         "text": frozenset({"string", "textarea"}),
+        "amount": frozenset({"double", "currency"}),
     },
     # HubSpot describes a property with the very type it was created with.
     "hubspot": _CREATE["hubspot"],

@@ -218,7 +218,9 @@ def _subject_mapping(
         allowed = enum_values(value_type)
         values: dict[str, str] = dict(loaded.get("values") or {})
         if values and not allowed:
-            problems.append("values: only category and segment metrics translate values")
+            problems.append(
+                "values: only category, segment and revenue status metrics translate values"
+            )
         elif allowed:
             unknown = sorted(set(values) - set(allowed))
             if unknown:

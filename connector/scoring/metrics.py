@@ -7,7 +7,10 @@ validated against ``METRIC_SPECS``. Value types:
 - ``decimal``  - a score, percentage or mean, one decimal (``float``); bounded likewise.
 - ``category`` - one of ``CATEGORIES``; ``segment`` - one of ``SEGMENTS`` (``values``).
 - ``date``     - ``"YYYY-MM-DD"`` (UTC date); ``datetime`` - ``"YYYY-MM-DDTHH:MM:SSZ"``.
-- ``text``     - free text (a customer's comment).
+- ``text``     - free text (a customer's comment; the ISO currency code of a revenue).
+- ``amount``   - a sum of money with two decimals (``float``), in the currency beside it.
+- ``revenue_status`` - one of ``REVENUE_STATUSES`` (``values``): ``at_risk``, ``safe``,
+  ``no_signal`` (``connector.scoring.revenue``).
 
 ``nps.score`` differs by subject: a contact's latest 0..10 answer (integer), an account's
 -100..100 NPS (decimal). ``csat.last`` has no fixed maximum: the scale is configuration
@@ -22,8 +25,12 @@ from types import MappingProxyType
 from typing import Literal
 
 from connector.scoring.model import CATEGORIES, SEGMENTS
+from connector.scoring.revenue import REVENUE_STATUSES
 
-MetricType = Literal["integer", "decimal", "category", "segment", "date", "datetime", "text"]
+MetricType = Literal[
+    "integer", "decimal", "category", "segment", "date", "datetime", "text", "amount",
+    "revenue_status",
+]  # fmt: skip
 METRIC_TYPES: tuple[MetricType, ...] = (
     "integer",
     "decimal",
@@ -32,6 +39,8 @@ METRIC_TYPES: tuple[MetricType, ...] = (
     "date",
     "datetime",
     "text",
+    "amount",
+    "revenue_status",
 )
 
 
@@ -162,6 +171,27 @@ _ACCOUNT_SPECS: tuple[MetricSpec, ...] = (
         "Number of latest employee ratings of the account and its contacts.",
     ),
     _SEGMENT,
+    # Issue #22: the revenue of the window (connector.scoring.revenue has the definitions).
+    MetricSpec(
+        "revenue.amount",
+        "amount",
+        "Revenue",
+        "Closed-won deals with a close date in the window, in the currency beside it.",
+        decimals=2,
+    ),
+    MetricSpec(
+        "revenue.currency",
+        "text",
+        "Revenue currency",
+        "ISO code of the revenue's currency (the CRM's company or corporate currency).",
+    ),
+    MetricSpec(
+        "revenue.status",
+        "revenue_status",
+        "Revenue status",
+        "at_risk (NPS < 0), safe (NPS >= 0) or no_signal (revenue, no NPS answer).",
+        REVENUE_STATUSES,
+    ),
 )
 
 CONTACT_METRICS: tuple[str, ...] = tuple(spec.key for spec in _CONTACT_SPECS)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 REVENUE_STATUSES: tuple[str, ...] = ("at_risk", "safe", "no_signal")
@@ -74,13 +74,15 @@ def revenue_status(amount: Decimal | None, nps: float | None) -> str | None:
 def revenue_metrics(
     amount: Decimal | None, currency: str | None, nps: float | None
 ) -> dict[str, Any]:
-    """The account metrics ``revenue.amount`` (a number with two decimals, JSON-ready),
+    """The account metrics ``revenue.amount`` (two decimals, half away from zero, JSON-ready),
     ``revenue.currency`` (the ISO code beside it) and ``revenue.status``. The currency is
     written only with a known amount: a code beside an empty figure would tell a report the
     wrong thing."""
     known = amount is not None
     return {
-        "revenue.amount": float(amount.quantize(_CENT)) if amount is not None else None,
+        "revenue.amount": float(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+        if amount is not None
+        else None,
         "revenue.currency": currency if known else None,
         "revenue.status": revenue_status(amount, nps),
     }

@@ -18,13 +18,16 @@ now]``. ``survey.last_date`` is the date of the latest response of any kind.
 Account: ``nps.*`` over the latest NPS response per contact in the window (the contact is the
 key of ``contact_responses``, not ``SurveyResponse.contact``); ``csat.*`` over all its
 contacts' CSAT responses in the window; ``rnps.*`` over the latest rating per (employee,
-subject) of its contacts and of the account itself.
+subject) of its contacts and of the account itself. ``revenue.*`` from the account's revenue
+in the window as read from the CRM (``connector.scoring.revenue``); the status uses the
+unrounded account NPS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from connector.scoring.csat import csat_summary
@@ -43,6 +46,7 @@ from connector.scoring.nps import (
     nps_summary,
     window_start,
 )
+from connector.scoring.revenue import revenue_metrics
 from connector.scoring.reverse import ReverseNpsSummary, reverse_nps
 from connector.scoring.segment import segment
 from connector.scoring.values import band, iso_date, iso_datetime, round1
@@ -114,9 +118,12 @@ def account_scorecard(
     *,
     now: datetime,
     config: ScoringConfig = DEFAULT_CONFIG,
+    revenue_amount: Decimal | None = None,
+    revenue_currency: str | None = None,
 ) -> ScoreCard:
-    """The account metrics from its contacts' responses (contact key -> responses) and all
-    employee ratings of its contacts and of the account itself."""
+    """The account metrics from its contacts' responses (contact key -> responses), all
+    employee ratings of its contacts and of the account itself, and its revenue in the window
+    (None: unknown or not read)."""
     now = as_utc(now)
     start = window_start(now, config)
     any_nps = any_csat = False
@@ -153,5 +160,6 @@ def account_scorecard(
         "csat.responses": csat_window.total if any_csat else None,
         **_reverse_metrics(reverse),
         "cx360.segment": segment(category, reverse, config),
+        **revenue_metrics(revenue_amount, revenue_currency, population.score),
     }
     return {key: card[key] for key in ACCOUNT_METRICS}

@@ -156,8 +156,8 @@ def test_given_salesforce_install_when_done_then_the_permission_set_grants_every
 
     granted = {p["Field"] for p in permissions if p["PermissionsRead"] and p["PermissionsEdit"]}
     assert {"Contact.CX_NPS_Category__c", "Account.CX_Segment__c"} <= granted
-    # the 33 mapped fields, plus the Task field that keeps follow-up task creation idempotent
-    assert len(granted) == 34
+    # the 36 mapped fields, plus the Task field that keeps follow-up task creation idempotent
+    assert len(granted) == 37
     assert "Task.CX360_Follow_Up_Key__c" in granted
 
 

@@ -146,7 +146,7 @@ def _edit(raw: dict[str, Any], section: str, key: str, value: Any) -> dict[str, 
             "nps.score",
             {"field": "cx360_nps_score", "values": {"promoter": "x"}},
             "contact.nps.score",
-            "only category and segment",
+            "only category, segment and revenue status",
         ),
         (
             "salesforce",

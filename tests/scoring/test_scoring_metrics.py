@@ -50,6 +50,10 @@ DESIGN_ACCOUNT_KEYS = [
     "rnps.potential_avg",
     "rnps.raters",
     "cx360.segment",
+    # Issue #22 adds the revenue of the window to the account vocabulary.
+    "revenue.amount",
+    "revenue.currency",
+    "revenue.status",
 ]
 
 
@@ -72,11 +76,15 @@ def test_given_specs_when_checking_each_then_type_values_and_range_are_consisten
             assert spec.values == CATEGORIES
         elif spec.type == "segment":
             assert spec.values == SEGMENTS
+        elif spec.type == "revenue_status":
+            assert spec.values == ("at_risk", "safe", "no_signal")
         else:
             assert spec.values == ()
         if spec.type in ("integer", "decimal"):
             assert spec.minimum is not None
             assert spec.decimals == (0 if spec.type == "integer" else 1)
+        elif spec.type == "amount":
+            assert spec.decimals == 2 and spec.minimum is None and spec.maximum is None
         else:
             assert spec.minimum is None and spec.maximum is None
 

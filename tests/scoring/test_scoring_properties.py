@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
@@ -82,8 +83,10 @@ def assert_conforms(subject: str, card: dict[str, Any]) -> None:
             assert spec.maximum is None or value <= spec.maximum, key
             if spec.type == "decimal":
                 assert round1(value) == value, key
-        elif spec.type in ("category", "segment"):
+        elif spec.type in ("category", "segment", "revenue_status"):
             assert value in spec.values, key
+        elif spec.type == "amount":
+            assert type(value) is float and round(value, 2) == value, key
         elif spec.type == "date":
             assert date.fromisoformat(value).isoformat() == value, key
         elif spec.type == "datetime":
@@ -143,17 +146,29 @@ def test_given_shuffled_input_when_scoring_contact_then_same_scorecard(
         st.sampled_from(["a", "b", "c", "d"]), st.lists(responses(), max_size=6), max_size=4
     ),
     st.lists(ratings(), max_size=8),
+    st.one_of(st.none(), st.decimals(-100, 10**12, places=4, allow_nan=False)),
 )
 def test_given_shuffled_input_when_scoring_account_then_same_scorecard(
     data: st.DataObject,
     contacts: dict[str, list[SurveyResponse]],
     staff: list[EmployeeRating],
+    revenue: Decimal | None,
 ) -> None:
-    card = account_scorecard(contacts, staff, now=NOW)
+    card = account_scorecard(contacts, staff, now=NOW, revenue_amount=revenue,
+                             revenue_currency="EUR")  # fmt: skip
     assert_conforms("account", card)
     keys = data.draw(st.permutations(list(contacts)))
     shuffled = {key: data.draw(st.permutations(contacts[key])) for key in keys}
-    assert account_scorecard(shuffled, data.draw(st.permutations(staff)), now=NOW) == card
+    assert (
+        account_scorecard(
+            shuffled,
+            data.draw(st.permutations(staff)),
+            now=NOW,
+            revenue_amount=revenue,
+            revenue_currency="EUR",
+        )
+        == card
+    )
 
 
 @FAST

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connector.scoring import account_scorecard
 from connector.scoring.revenue import (
     RevenueEntry,
     revenue_metrics,
@@ -15,6 +16,7 @@ from connector.scoring.revenue import (
     revenue_view,
     without_signal,
 )
+from tests.scoring.scoring_builders import days_ago, nps
 
 FAST = settings(max_examples=300, deadline=None)
 
@@ -196,3 +198,41 @@ def test_order_of_the_accounts_does_not_matter(given: list[RevenueEntry], rnd) -
         assert (x.weighted_nps is None) == (y.weighted_nps is None)
         if x.weighted_nps is not None and y.weighted_nps is not None:
             assert x.weighted_nps == pytest.approx(y.weighted_nps, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("contacts", "status"),
+    [
+        # 2 promoters, 2 passives, 3 detractors: NPS -100/7 = -14.3.
+        ({"a": [9], "b": [10], "c": [7], "d": [8], "e": [0], "f": [3], "g": [6]}, "at_risk"),
+        ({"a": [9], "b": [0]}, "safe"),  # NPS exactly 0
+        ({}, "no_signal"),
+    ],
+)
+def test_given_account_revenue_when_scoring_then_status_from_the_unrounded_account_nps(
+    contacts: dict[str, list[int]], status: str
+) -> None:
+    answers = {key: [nps(score, days_ago(10), contact=key) for score in scores]
+               for key, scores in contacts.items()}  # fmt: skip
+    card = account_scorecard(
+        answers, [], now=days_ago(0), revenue_amount=Decimal("5000.005"), revenue_currency="EUR"
+    )
+    assert card["revenue.amount"] == 5000.01
+    assert card["revenue.currency"] == "EUR"
+    assert card["revenue.status"] == status
+
+
+def test_given_an_answer_older_than_the_window_when_scoring_then_no_signal() -> None:
+    card = account_scorecard(
+        {"a": [nps(0, days_ago(400), contact="a")]}, [], now=days_ago(0),
+        revenue_amount=Decimal(10), revenue_currency="USD",
+    )  # fmt: skip
+    assert card["nps.score"] is None
+    assert card["revenue.status"] == "no_signal"
+
+
+def test_given_no_revenue_when_scoring_then_revenue_metrics_are_null() -> None:
+    card = account_scorecard({"a": [nps(0, days_ago(1), contact="a")]}, [], now=days_ago(0))
+    assert [card[k] for k in ("revenue.amount", "revenue.currency", "revenue.status")] == [
+        None, None, None,
+    ]  # fmt: skip

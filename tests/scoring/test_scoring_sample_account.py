@@ -132,4 +132,7 @@ def test_given_sample_data_when_scoring_kessler_account_then_hand_computed_value
         "rnps.potential_avg": 6.6,
         "rnps.raters": 5,
         "cx360.segment": "maintain",
+        "revenue.amount": None,  # no revenue read for it
+        "revenue.currency": None,
+        "revenue.status": None,
     }
