@@ -19,7 +19,7 @@ from connector.extensions import database
 from connector.storage import utcnow
 from connector.storage.heartbeats import RELAY, record_heartbeat
 from connector.sync import outbox
-from connector.sync.runs import execute_push, run_requested_sync
+from connector.sync.runs import close_lost_runs, execute_push, run_lease, run_requested_sync
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ def relay_outbox(kicked: bool = False) -> dict[str, int]:
     """Turn pending outbox rows into push tasks (beat runs it; ingest kicks it, ``kicked``).
 
     Beat's runs record a heartbeat: readiness fails when they stop (beat down), also while
-    ingest keeps kicking, since the kicks never pick up what a lost task left behind."""
+    ingest keeps kicking, since the kicks never pick up what a lost task left behind. They
+    also close the sync runs whose worker was lost."""
     config = current_app.config
     lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
     with database().session() as session:
@@ -41,6 +42,7 @@ def relay_outbox(kicked: bool = False) -> dict[str, int]:
         claim = outbox.claim_pending(session, now=now, lease=lease)
         if not kicked:
             record_heartbeat(session, RELAY, now)
+            close_lost_runs(session, now=now, lease=run_lease(config))
     chunk = int(config["CX360_PUSH_CHUNK"])
     tasks = 0
     for contact_ids in chunked(claim.contact_ids, chunk):

@@ -14,9 +14,9 @@ from connector.api.errors import fail
 from connector.auth import protect
 from connector.crm.errors import CrmError
 from connector.extensions import db_session
-from connector.storage import Account, Contact, Response, SyncRun
+from connector.storage import Account, Contact, Response, SyncRun, utcnow
 from connector.storage.models import SYNC_RUN_STATUSES
-from connector.sync.runs import run_requested_sync, run_summary
+from connector.sync.runs import close_lost_runs, run_lease, run_requested_sync, run_summary
 
 syncs_blp = Blueprint("syncs", __name__, url_prefix="/api/v1", description="Sync runs")
 protect(syncs_blp, "admin")
@@ -92,13 +92,28 @@ class UnmatchedOut(Schema):
     responses = fields.Integer()
 
 
+def _close_lost_runs() -> None:
+    """Before answering: close the runs whose worker was lost, also while beat is down."""
+    session = db_session()
+    if close_lost_runs(session, now=utcnow(), lease=run_lease(current_app.config)):
+        session.commit()
+    else:
+        session.rollback()  # ends the read that found none
+
+
 @syncs_blp.route("/syncs")
 class Syncs(MethodView):
     @syncs_blp.doc(**_AUTH_DOC)
     @syncs_blp.arguments(SyncListQuery, location="query")
     @syncs_blp.response(200, SyncRunOut(many=True))
     def get(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        """Recent sync runs, newest first"""
+        """Recent sync runs, newest first
+
+        A run whose worker was lost (killed mid-run) is shown, and stored, as `failed` with
+        the error `worker lost: no heartbeat since …` once its lease
+        (`CX360_SYNC_RUN_LEASE_SECONDS`) has run out.
+        """
+        _close_lost_runs()
         wanted = select(SyncRun).order_by(SyncRun.id.desc()).limit(query["limit"])
         if "status" in query:
             wanted = wanted.where(SyncRun.status == query["status"])
@@ -142,6 +157,7 @@ class Syncs(MethodView):
 @syncs_blp.response(200, SyncRunOut)
 def sync_run(run_id: int) -> dict[str, Any]:
     """One sync run with its counts and rejected records"""
+    _close_lost_runs()
     # ids are 32-bit integers: a larger one names no run (and would overflow the driver)
     run = db_session().get(SyncRun, run_id) if run_id <= 2**31 - 1 else None
     if run is None:

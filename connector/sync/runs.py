@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connector.batching import chunked
@@ -24,7 +25,7 @@ from connector.crm.mapping import CrmMapping, load_mapping
 from connector.crm.types import CrmAdapter
 from connector.extensions import database
 from connector.scoring import ScoringConfig
-from connector.storage import Account, Contact, OutboxItem, SyncRun, utcnow
+from connector.storage import Account, Contact, Database, OutboxItem, SyncRun, utcnow
 from connector.sync import outbox
 from connector.sync.identity import rematch
 from connector.sync.push import Pusher, PushReport
@@ -58,6 +59,66 @@ def crm_connection(config: Mapping[str, Any]) -> tuple[CrmAdapter, CrmMapping]:
 def forget_connections() -> None:
     with _lock:
         _connections.clear()
+
+
+def run_lease(config: Mapping[str, Any]) -> timedelta:
+    return timedelta(seconds=float(config.get("CX360_SYNC_RUN_LEASE_SECONDS", 60.0)))
+
+
+class LeaseKeeper:
+    """Keeps a running run's lease while its worker works: a thread renews ``heartbeat_at``
+    every quarter lease on a connection of its own, so a push that waits minutes on one CRM
+    call still shows a live worker. A killed worker renews nothing, and the run is closed
+    (``close_lost_runs``)."""
+
+    def __init__(self, db: Database, run_id: int, lease: timedelta) -> None:
+        self.db, self.run_id, self.lease = db, run_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name=f"sync-run-{run_id}-lease",
+                                        daemon=True)  # fmt: skip
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _keep(self) -> None:
+        renew = (update(SyncRun).where(SyncRun.id == self.run_id, SyncRun.status == "running")
+                 .execution_options(synchronize_session=False))  # fmt: skip
+        while not self._stop.wait(self.lease.total_seconds() / 4):
+            try:
+                with self.db.engine.begin() as connection:
+                    connection.execute(renew.values(heartbeat_at=utcnow()))
+            except SQLAlchemyError as exc:  # the next beat tries again; the lease has room
+                log.warning("sync run %s: lease not renewed (%s)", self.run_id,
+                            type(exc).__name__)  # fmt: skip
+
+
+def close_lost_runs(session: Session, *, now: datetime, lease: timedelta) -> list[int]:
+    """Close as failed the running runs whose lease ran out: their worker was lost (killed,
+    out of memory, host gone). Cheap when there are none: the partial index holds only the
+    running runs. A run started by a release without leases is judged by its start."""
+    last_sign = func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at)
+    lost = session.execute(
+        select(SyncRun.id, last_sign.label("last_sign"))
+        .where(SyncRun.status == "running", last_sign < now - lease)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for run_id, last in lost:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status == "running")
+            .values(status="failed", finished_at=now,
+                    error=f"worker lost: no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC")
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    if lost:
+        log.warning("closed sync runs %s: their worker was lost", [r for r, _ in lost])
+    return [run_id for run_id, _ in lost]
 
 
 def unmatched_due(
@@ -111,8 +172,10 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
     db = database()
     started = utcnow()
     with db.session() as session:
-        run = SyncRun(trigger=trigger, crm=adapter.crm, status="running", started_at=started)
+        run = SyncRun(trigger=trigger, crm=adapter.crm, status="running", started_at=started,
+                      heartbeat_at=started)  # fmt: skip
         session.add(run)
+    lease = LeaseKeeper(db, run.id, run_lease(config)).start()
     calls_before = adapter.calls.total
     session = db.sessions()
     try:
@@ -148,6 +211,7 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
         session.commit()
         raise
     finally:
+        lease.stop()
         session.close()
 
 
@@ -194,12 +258,16 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
     scoring = ScoringConfig.from_config(config)
     chunk = int(config["CX360_PUSH_CHUNK"])
     session = db.sessions()
+    keeper: LeaseKeeper | None = None
     try:
         run = session.get(SyncRun, run_id)
         if run is None:
             raise LookupError(f"no sync run {run_id}")
         started = utcnow()
         run.status, run.started_at, run.crm = "running", started, adapter.crm
+        run.heartbeat_at = started
+        session.commit()  # running, with its lease, from now on
+        keeper = LeaseKeeper(db, run_id, run_lease(config)).start()
         lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
         if run.rematch and not run.dry_run:
             log.warning("sync run %s: rematching to %s", run_id,
@@ -248,7 +316,10 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
             run.api_calls = adapter.calls.total - calls_before
             session.commit()
             raise
-        except RetriableCrmError:
+        except RetriableCrmError as exc:
+            # queued again until the task's retry: no worker holds it meanwhile
+            run = session.get(SyncRun, run_id) or run
+            run.status, run.error = "queued", f"retrying: {exc}"[:2000]
             session.commit()
             raise
         run = session.get(SyncRun, run_id) or run
@@ -256,6 +327,8 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
         session.commit()
         return run_summary(run)
     finally:
+        if keeper is not None:
+            keeper.stop()
         session.close()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from connector.storage.heartbeats import Heartbeat
 from connector.storage.migrate import head_revision, upgrade
 from tests.conftest import make_test_app, scratch_postgres
 from tests.pipeline.conftest import REDIS_TEST_URL, redis_available
+from tests.reliability.harness import free_port
 
 STALE = timedelta(seconds=60)
 NOW = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
@@ -39,11 +39,7 @@ def empty_postgres_database() -> Iterator[str]:
 @pytest.fixture
 def closed_port() -> int:
     """A port nothing listens on (the broker is down)."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
+    return free_port()
 
 
 def _app(url: str, tmp_path: Path, broker: str) -> Iterator[Flask]:
