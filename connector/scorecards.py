@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from connector.revenue import stored_revenue
 from connector.scoring import (
     EmployeeRating as RatingValue,
 )
@@ -206,6 +207,7 @@ def recompute_accounts(
     session: Session, account_ids: Iterable[int], *, now: datetime, config: ScoringConfig
 ) -> dict[int, dict[str, Any]]:
     ids = sorted(set(account_ids))
+    revenue = stored_revenue(session, ids)
     members: dict[int, list[int]] = defaultdict(list)
     for cid, aid in rows_where_in(session, (Contact.id, Contact.account_id), Contact.account_id,
                                    ids):  # fmt: skip
@@ -225,6 +227,8 @@ def recompute_accounts(
             ratings.get(aid, []),
             now=now,
             config=config,
+            revenue_amount=revenue.get(aid, (None, None))[0],
+            revenue_currency=revenue.get(aid, (None, None))[1],
         )
         for aid in ids
     }

@@ -62,6 +62,11 @@ class CategoryChange:
     changed_at: datetime
 
 
+def nps_from_counts(promoters: int, detractors: int, n: int) -> float:
+    """NPS = 100 * (P - D) / N, one division of exact integers (``round1`` relies on it)."""
+    return 100 * (promoters - detractors) / n
+
+
 def nps_summary(scores: Iterable[int]) -> NpsSummary:
     """Count promoters, passives and detractors among 0..10 ``scores`` and compute NPS, MoE."""
     promoters = passives = detractors = 0
@@ -74,7 +79,7 @@ def nps_summary(scores: Iterable[int]) -> NpsSummary:
         else:
             detractors += 1
     n = promoters + passives + detractors
-    score_value = 100 * (promoters - detractors) / n if n else None
+    score_value = nps_from_counts(promoters, detractors, n) if n else None
     moe = None
     if n >= 2:
         # P/N + D/N - ((P-D)/N)^2 over N, written as one exact integer numerator over N^3:

@@ -10,6 +10,7 @@ duplicating. Scorecards hold the latest computed values per contact/account; the
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -97,6 +99,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A decimal kept exact on every backend: NUMERIC on PostgreSQL, its text on SQLite (whose
+    NUMERIC goes through float and would change sums of money)."""
+
+    impl = Numeric(24, 6)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(24, 6, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
 
 
 class Base(DeclarativeBase):
@@ -354,3 +377,22 @@ class ServiceHeartbeat(Base):
     #: Since when it is expected to run (the schema's creation or upgrade): readiness allows
     #: a first run this long to come.
     expected_since: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredRevenue(Base):
+    """An account's revenue in the window as last read from the CRM (issue #22): the sum of
+    its closed-won deals, the currency code beside it (``amount`` None: the CRM could not give
+    one currency; ``note`` says why), how many deals, and when it was read."""
+
+    __tablename__ = "account_revenues"
+    __table_args__ = (
+        CheckConstraint("deals >= 0", name="deals_not_negative"),
+        CheckConstraint("currency IS NULL OR length(currency) = 3", name="currency_code"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    deals: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    read_at: Mapped[datetime] = mapped_column()
