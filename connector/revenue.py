@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from connector.ingest import write_outbox
 from connector.scoring import nps_from_counts
-from connector.scoring.revenue import RevenueEntry
+from connector.scoring.revenue import RevenueEntry, RevenueView, revenue_view, without_signal
 from connector.storage import Account, Scorecard, StoredRevenue
 from connector.storage.bulk import upsert_insert
 
@@ -102,6 +102,10 @@ def store_revenue(
     return changed
 
 
+def revenue_reading(session: Session, account_id: int) -> StoredRevenue | None:
+    return session.get(StoredRevenue, account_id)
+
+
 def stored_revenue(
     session: Session, account_ids: Sequence[int]
 ) -> dict[int, tuple[Decimal | None, str | None]]:
@@ -121,6 +125,8 @@ class RevenueAccount:
 
     account_id: int
     name: str
+    domain: str | None
+    crm_id: str | None
     entry: RevenueEntry
     nps_responses: int
 
@@ -158,6 +164,29 @@ def revenue_accounts(session: Session, *, account_id: int | None = None) -> list
             nps=_entry_nps(values),
         )
         name = row.name or row.domain or row.crm_id or f"#{row.id}"
-        found.append(RevenueAccount(row.id, name, entry, values.get("nps.responses") or 0))
+        found.append(
+            RevenueAccount(row.id, name, row.domain, row.crm_id, entry,
+                           values.get("nps.responses") or 0)
+        )  # fmt: skip
     return found
 
+
+@dataclass(frozen=True)
+class RevenueReport:
+    """What the dashboard and ``GET /api/v1/stats/revenue`` show: the portfolio figures per
+    currency, the accounts with revenue (the scatter) and the ``no_signal`` accounts, largest
+    revenue first."""
+
+    view: RevenueView
+    accounts: list[RevenueAccount]
+    without_signal: list[RevenueAccount]
+
+
+def revenue_report(session: Session, *, account_id: int | None = None) -> RevenueReport:
+    found = revenue_accounts(session, account_id=account_id)
+    by_key = {a.entry.account: a for a in found}
+    return RevenueReport(
+        view=revenue_view(a.entry for a in found),
+        accounts=[a for a in found if a.entry.has_revenue],
+        without_signal=[by_key[e.account] for e in without_signal(a.entry for a in found)],
+    )

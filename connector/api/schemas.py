@@ -364,6 +364,11 @@ class ScorecardOut(Schema):
         values=fields.Raw(allow_none=True),
         metadata={"description": "Flat metric keys (nps.score, ...) to values; null = no data"},
     )
+    revenue = fields.Nested(
+        lambda: AccountRevenueOut(),
+        allow_none=True,
+        metadata={"description": "Accounts: the revenue reading behind revenue.*; null if none"},
+    )
 
 
 class NpsStatsQuery(Schema):
@@ -392,6 +397,74 @@ class NpsStatsOut(Schema):
     interval = fields.String()
     window = fields.Nested(NpsBucketOut, metadata={"description": "The whole range at once"})
     buckets = fields.List(fields.Nested(NpsBucketOut))
+
+
+class RevenueStatsQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    account = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "One account (domain or CRM id); default: all accounts"},
+    )
+
+
+class RevenuePortfolioOut(Schema):
+    currency = fields.String(metadata={"description": "ISO 4217 code; figures never mix codes"})
+    accounts = fields.Integer(metadata={"description": "Accounts with revenue in this currency"})
+    revenue = fields.Float(metadata={"description": "All their revenue in the window"})
+    revenue_with_feedback = fields.Float(
+        metadata={"description": "Revenue of accounts with an NPS answer in the window"}
+    )
+    revenue_at_risk = fields.Float(metadata={"description": "Revenue of at_risk accounts"})
+    revenue_without_signal = fields.Float(metadata={"description": "Revenue of no_signal accounts"})
+    weighted_nps = fields.Float(
+        allow_none=True,
+        metadata={"description": "Σ R·NPS / Σ R over accounts with feedback (-100..100)"},
+    )
+    coverage_pct = fields.Float(
+        allow_none=True,
+        metadata={"description": "100 · revenue with feedback / all revenue (0..100)"},
+    )
+    at_risk = fields.Integer()
+    safe = fields.Integer()
+    no_signal = fields.Integer()
+
+
+class RevenueAccountOut(Schema):
+    domain = fields.String(allow_none=True)
+    crm_id = fields.String(allow_none=True)
+    name = fields.String()
+    amount = fields.Float(allow_none=True)
+    currency = fields.String(allow_none=True)
+    status = fields.String(allow_none=True, metadata={"description": "at_risk, safe or no_signal"})
+    nps = fields.Float(allow_none=True, metadata={"description": "Account NPS, one decimal"})
+
+
+class RevenueStatsOut(Schema):
+    window_days = fields.Integer(metadata={"description": "CX360_WINDOW_DAYS"})
+    portfolios = fields.List(
+        fields.Nested(RevenuePortfolioOut), metadata={"description": "One per currency"}
+    )
+    unknown_currency = fields.Integer(
+        metadata={"description": "Accounts left out: revenue without a currency code"}
+    )
+    unknown_amount = fields.Integer(
+        metadata={"description": "Accounts left out: the CRM gave no single-currency sum"}
+    )
+    without_signal = fields.List(
+        fields.Nested(RevenueAccountOut),
+        metadata={"description": "no_signal accounts, largest revenue first"},
+    )
+
+
+class AccountRevenueOut(Schema):
+    amount = fields.Float(allow_none=True)
+    currency = fields.String(allow_none=True)
+    deals = fields.Integer(metadata={"description": "Closed-won deals in the window"})
+    note = fields.String(allow_none=True, metadata={"description": "Why amount is null, if"})
+    read_at = fields.AwareDateTime(metadata={"description": "When cx360 read it from the CRM"})
 
 
 class ErrorOut(Schema):

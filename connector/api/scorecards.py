@@ -11,6 +11,7 @@ from connector.api.schemas import ErrorOut, ScorecardOut
 from connector.auth import protect
 from connector.extensions import db_session
 from connector.ingest import find_account, find_contact
+from connector.revenue import known_amount, revenue_reading
 from connector.scorecards import stored_scorecard
 from connector.scoring import ACCOUNT_METRICS, CONTACT_METRICS
 
@@ -52,8 +53,21 @@ def contact_scorecard(key: str) -> dict[str, Any]:
 @scorecards_blp.response(200, ScorecardOut)
 @scorecards_blp.alt_response(404, schema=ErrorOut, description="No such account")
 def account_scorecard(key: str) -> dict[str, Any]:
-    """An account's scorecard (key: domain or CRM id)"""
+    """An account's scorecard (key: domain or CRM id)
+
+    `revenue` is the revenue reading behind the `revenue.*` metrics (deals counted, why an
+    amount is unknown, when it was read); null before the first revenue refresh.
+    """
     account = find_account(db_session(), key)
     if account is None:
         fail(404, f"No account with domain or CRM id {key!r}.")
-    return _reply("account", key, account.id, {"domain": account.domain, "crm_id": account.crm_id})
+    reading = revenue_reading(db_session(), account.id)
+    revenue = reading and {
+        "amount": known_amount(reading.amount, reading.deals),
+        "currency": reading.currency,
+        "deals": reading.deals,
+        "note": reading.note,
+        "read_at": reading.read_at,
+    }
+    identity = {"domain": account.domain, "crm_id": account.crm_id, "revenue": revenue}
+    return _reply("account", key, account.id, identity)

@@ -1,4 +1,5 @@
-"""GET /api/v1/stats/nps: company-wide (or one account's) NPS per day/week/month."""
+"""GET /api/v1/stats/nps: company-wide (or one account's) NPS per day/week/month.
+GET /api/v1/stats/revenue: the revenue view (issue #22), per currency."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from connector.api.errors import fail
-from connector.api.schemas import ErrorOut, NpsStatsOut, NpsStatsQuery
+from connector.api.schemas import (
+    ErrorOut,
+    NpsStatsOut,
+    NpsStatsQuery,
+    RevenueStatsOut,
+    RevenueStatsQuery,
+)
 from connector.auth import protect
 from connector.extensions import db_session
 from connector.ingest import find_account
+from connector.revenue import RevenueAccount, revenue_report
 from connector.scorecards import nps_over_range
 from connector.scoring import NpsSummary, ScoringConfig, round1
+from connector.scoring.revenue import RevenuePortfolio, revenue_status
 from connector.storage import utcnow
 
 stats_blp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Statistics")
@@ -33,6 +43,16 @@ def _bucket(start: Any, end: Any, summary: NpsSummary) -> dict[str, Any]:
         "nps": round1(summary.score),
         "moe": round1(summary.moe),
     }
+
+
+def _account_filter(session: Session, key: str | None) -> int | None:
+    """The id of the ``account`` filter's account (domain or CRM id); 404 naming an unknown."""
+    if not key:
+        return None
+    account = find_account(session, key)
+    if account is None:
+        fail(404, f"No account with domain or CRM id {key!r}.")
+    return account.id
 
 
 @stats_blp.get("/nps")
@@ -54,12 +74,7 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     start = query["from_"] or end - timedelta(weeks=DEFAULT_WEEKS)
     if start >= end:
         fail(422, "'from' must be before 'to'.", errors={"query": {"from": ["Not before 'to'."]}})
-    account_id = None
-    if query["account"]:
-        account = find_account(session, query["account"])
-        if account is None:
-            fail(404, f"No account with domain or CRM id {query['account']!r}.")
-        account_id = account.id
+    account_id = _account_filter(session, query["account"])
     nps = nps_over_range(
         session, start=start, end=end, interval=query["interval"], account_id=account_id,
         touchpoint=query["touchpoint"], end_counts=True,
@@ -69,4 +84,58 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
         "interval": query["interval"],
         "window": _bucket(start, end, nps.window),
         "buckets": [_bucket(b.start, b.end, b.summary) for b in nps.buckets],
+    }
+
+
+def _portfolio(p: RevenuePortfolio) -> dict[str, Any]:
+    return {
+        "currency": p.currency,
+        "accounts": p.accounts,
+        "revenue": float(p.revenue),
+        "revenue_with_feedback": float(p.revenue_with_feedback),
+        "revenue_at_risk": float(p.revenue_at_risk),
+        "revenue_without_signal": float(p.revenue_without_signal),
+        "weighted_nps": round1(p.weighted_nps),
+        "coverage_pct": round1(p.coverage_pct),
+        "at_risk": p.at_risk,
+        "safe": p.safe,
+        "no_signal": p.no_signal,
+    }
+
+
+def revenue_account_out(a: RevenueAccount) -> dict[str, Any]:
+    return {
+        "domain": a.domain,
+        "crm_id": a.crm_id,
+        "name": a.name,
+        "amount": float(a.entry.amount) if a.entry.amount is not None else None,
+        "currency": a.entry.currency,
+        "status": revenue_status(a.entry.amount, a.entry.nps),
+        "nps": round1(a.entry.nps),
+    }
+
+
+@stats_blp.get("/revenue")
+@stats_blp.doc(security=[{"bearerAuth": []}])
+@stats_blp.arguments(RevenueStatsQuery, location="query")
+@stats_blp.response(200, RevenueStatsOut)
+@stats_blp.alt_response(404, schema=ErrorOut, description="No such account")
+def revenue_stats(query: dict[str, Any]) -> dict[str, Any]:
+    """Revenue-weighted NPS, revenue at risk, revenue without signal and coverage
+
+    Per currency: amounts of different currencies are never added up. Revenue is each
+    account's closed-won deals with a close date in the window (`CX360_WINDOW_DAYS`) as last
+    read from the CRM; NPS is the account NPS of the same window. Accounts without revenue do
+    not count. The figures are what the CRM shows now: no date range applies. Filter:
+    `account` (domain or CRM id).
+    """
+    session = db_session()
+    account_id = _account_filter(session, query["account"])
+    report = revenue_report(session, account_id=account_id)
+    return {
+        "window_days": ScoringConfig.from_config(current_app.config).window_days,
+        "portfolios": [_portfolio(p) for p in report.view.portfolios],
+        "unknown_currency": report.view.unknown_currency,
+        "unknown_amount": report.view.unknown_amount,
+        "without_signal": [revenue_account_out(a) for a in report.without_signal],
     }

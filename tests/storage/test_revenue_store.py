@@ -4,7 +4,6 @@ only, bad readings refused whole, and the account scorecard's revenue metrics.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,16 +15,9 @@ from connector.revenue import revenue_accounts, store_revenue, stored_revenue
 from connector.scorecards import recompute_accounts
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Database, OutboxItem, StoredRevenue
+from tests.revenue_readings import Reading
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Reading:
-    amount: Decimal | None
-    currency: str | None
-    deals: int
-    note: str | None = None
 
 
 @pytest.fixture

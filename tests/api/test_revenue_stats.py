@@ -1,0 +1,116 @@
+"""GET /api/v1/stats/revenue and the revenue in the account scorecard (issue #22), against a
+hand-computed example."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from connector.extensions import database
+from connector.revenue import store_revenue
+from connector.storage import Account, utcnow
+from tests.conftest import score_outbox
+from tests.revenue_readings import Reading
+
+# domain -> NPS answers of its contacts, revenue reading
+EXAMPLE: dict[str, tuple[list[int], Reading]] = {
+    "acme.example": ([0, 0, 9], Reading(Decimal("60000"), "EUR", 3)),  # NPS -33.3: at risk
+    "globex.example": ([10, 9], Reading(Decimal("30000"), "EUR", 1)),  # NPS 100: safe
+    "initech.example": ([], Reading(Decimal("10000"), "EUR", 2)),  # no answer: no signal
+    "umbrella.example": ([9], Reading(Decimal("5000.25"), "USD", 1)),  # another currency
+    "hooli.example": ([0], Reading(None, None, 0)),  # no revenue: never counts
+    "mixed.example": ([], Reading(None, None, 4, "deals in EUR and USD")),  # unknown amount
+}
+
+
+@pytest.fixture
+def example(app: Flask, client: FlaskClient, ingest_headers: dict[str, str]) -> None:
+    answered = (utcnow() - timedelta(days=5)).isoformat()
+    items = [
+        {"kind": "nps", "score": score, "email": f"p{i}@{domain}", "answered_at": answered,
+         "account_domain": domain}
+        for domain, (scores, _) in EXAMPLE.items()
+        for i, score in enumerate(scores)
+    ]  # fmt: skip
+    reply = client.post("/api/v1/responses", json={"responses": items}, headers=ingest_headers)
+    assert reply.status_code == 200, reply.json
+    with database(app).session() as session:
+        known = {a.domain: a.id for a in session.scalars(select(Account))}
+        for domain in EXAMPLE:
+            if domain not in known:
+                account = Account(domain=domain, name=domain.split(".")[0].title())
+                session.add(account)
+                session.flush()
+                known[domain] = account.id
+        store_revenue(session, {known[d]: EXAMPLE[d][1] for d in EXAMPLE}, now=utcnow())
+    score_outbox(app)
+
+
+@pytest.mark.usefixtures("example")
+def test_given_the_example_when_asking_then_figures_per_currency_match_the_hand_computation(
+    client: FlaskClient, read_headers: dict[str, str]
+):
+    reply = client.get("/api/v1/stats/revenue", headers=read_headers)
+    assert reply.status_code == 200, reply.json
+    body: dict[str, Any] = reply.json
+    eur, usd = body["portfolios"]
+    # (60000 * -100/3 + 30000 * 100) / 90000 = 11.11..; coverage 90000 / 100000
+    assert eur == {
+        "currency": "EUR", "accounts": 3, "revenue": 100000.0, "revenue_with_feedback": 90000.0,
+        "revenue_at_risk": 60000.0, "revenue_without_signal": 10000.0, "weighted_nps": 11.1,
+        "coverage_pct": 90.0, "at_risk": 1, "safe": 1, "no_signal": 1,
+    }  # fmt: skip
+    assert usd["revenue"] == 5000.25 and usd["weighted_nps"] == 100.0
+    assert (body["unknown_currency"], body["unknown_amount"]) == (0, 1)
+    assert body["window_days"] == 365
+    assert body["without_signal"] == [
+        {"domain": "initech.example", "crm_id": None, "name": "Initech", "amount": 10000.0,
+         "currency": "EUR", "status": "no_signal", "nps": None},
+    ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("example")
+def test_given_one_account_when_filtering_then_only_its_figures(
+    client: FlaskClient, read_headers: dict[str, str]
+):
+    body = client.get("/api/v1/stats/revenue?account=acme.example", headers=read_headers).json
+    (eur,) = body["portfolios"]
+    assert (eur["revenue_at_risk"], eur["weighted_nps"], eur["coverage_pct"]) == (
+        60000.0, -33.3, 100.0,
+    )  # fmt: skip
+    missing = client.get("/api/v1/stats/revenue?account=nobody.example", headers=read_headers)
+    assert missing.status_code == 404
+    assert "nobody.example" in missing.json["message"]
+
+
+@pytest.mark.usefixtures("example")
+def test_given_the_example_when_reading_account_scorecards_then_revenue_beside_the_metrics(
+    client: FlaskClient, read_headers: dict[str, str]
+):
+    acme = client.get("/api/v1/accounts/acme.example/scorecard", headers=read_headers).json
+    assert {k: v for k, v in acme["metrics"].items() if k.startswith("revenue.")} == {
+        "revenue.amount": 60000.0, "revenue.currency": "EUR", "revenue.status": "at_risk",
+    }  # fmt: skip
+    assert acme["revenue"]["deals"] == 3
+    mixed = client.get("/api/v1/accounts/mixed.example/scorecard", headers=read_headers).json
+    assert mixed["metrics"]["revenue.amount"] is None
+    assert mixed["revenue"]["note"] == "deals in EUR and USD"
+    hooli = client.get("/api/v1/accounts/hooli.example/scorecard", headers=read_headers).json
+    assert hooli["metrics"]["revenue.amount"] == 0.0
+    assert hooli["metrics"]["revenue.status"] is None
+
+
+def test_given_no_revenue_read_when_asking_then_empty_view_and_documented(
+    client: FlaskClient, read_headers: dict[str, str]
+):
+    body = client.get("/api/v1/stats/revenue", headers=read_headers).json
+    assert body["portfolios"] == [] and body["without_signal"] == []
+    spec = client.get("/api/openapi.json").json
+    assert "/api/v1/stats/revenue" in spec["paths"]
+    assert "RevenueStatsOut" in spec["components"]["schemas"]
