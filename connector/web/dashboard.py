@@ -4,11 +4,14 @@ The figures come from the scoring core (``nps_series``, ``population_nps``, ``cs
 ``reverse_nps``) over the same stored rows the REST API uses; this module only selects rows
 and arranges the results for the templates. Segment counts and the account scatter come from
 the stored scorecards: they are what the CRM shows now, so the date range does not apply to
-them (the page says so).
+them (the page says so). The revenue view (issue #22) likewise: revenue in the window as last
+read from the CRM and the account NPS of the same window (``connector.revenue``); of the
+filters only the account applies.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from connector.revenue import RevenueReport, revenue_report
 from connector.scorecards import account_key, contact_key, nps_over_range, responses_in_range
 from connector.scoring import (
     SEGMENTS,
@@ -154,6 +158,8 @@ class AccountPoint:
     relationship: float
     responses: int
     segment: str | None
+    revenue: float | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,25 @@ class Dashboard:
     accounts: list[AccountPoint]
     detractor_comments: list[Comment]
     sync: SyncHealth
+    revenue: RevenueReport
     options: dict[str, Any] = field(default_factory=dict)
+
+    def sized_by_revenue(self) -> bool:
+        """The scatter's point size is revenue once any shown account has some, else the
+        number of responses."""
+        return any(a.revenue for a in self.accounts)
+
+    def _revenue_sizes(self) -> list[float]:
+        """Point size 0..1 by revenue: the square root of the share of the largest revenue in
+        the same currency (areas compare within a currency, never across)."""
+        largest: dict[str, float] = {}
+        for a in self.accounts:
+            if a.revenue and a.currency:
+                largest[a.currency] = max(largest.get(a.currency, 0.0), a.revenue)
+        return [
+            math.sqrt(a.revenue / largest[a.currency]) if a.revenue and a.currency else 0.0
+            for a in self.accounts
+        ]
 
     def chart_data(self) -> dict[str, Any]:
         """What the charts draw (read by static/js/charts.js from a JSON script element)."""
@@ -201,10 +225,12 @@ class Dashboard:
                 for name, count in self.segments.items()
             ],
             "accounts": [
-                {"label": a.label, "x": a.nps, "y": a.relationship, "n": a.responses}
-                for a in self.accounts
+                {"label": a.label, "x": a.nps, "y": a.relationship, "n": a.responses,
+                 "revenue": a.revenue, "currency": a.currency, "size": size}
+                for a, size in zip(self.accounts, self._revenue_sizes(), strict=True)
             ],
-        }
+            "size_by": "revenue" if self.sized_by_revenue() else "responses",
+        }  # fmt: skip
 
 
 def pct(part: int, whole: int) -> float | None:
@@ -323,6 +349,8 @@ def account_points(session: Session, account_id: int | None) -> list[AccountPoin
                 relationship=relationship,
                 responses=int(values.get("nps.responses") or 0),
                 segment=values.get("cx360.segment"),
+                revenue=values.get("revenue.amount"),
+                currency=values.get("revenue.currency"),
             )
         )
     return sorted(points, key=lambda p: p.label)
@@ -394,6 +422,7 @@ def build_dashboard(session: Session, filters: Filters, config: ScoringConfig) -
         accounts=account_points(session, filters.account_id),
         detractor_comments=latest_comments(session, filters, "detractor"),
         sync=sync_health(session),
+        revenue=revenue_report(session, account_id=filters.account_id),
         options=filter_options(session),
     )
 

@@ -3,8 +3,8 @@
 Every string a person reads on a page goes through gettext (templates: ``_()`` and
 ``ngettext()``; Python: ``gettext`` / ``lazy_gettext``), the German catalog lives in
 ``translations/de/LC_MESSAGES`` (``make translations`` extracts, updates and compiles it), and
-numbers and dates are formatted by Babel for the page's locale: "14,8" and "31.08.2026" in
-German, "14.8" and "31 Aug 2026" in English.
+numbers, amounts of money and dates are formatted by Babel for the page's locale: "14,8",
+"1.234,50 €" and "31.08.2026" in German, "14.8", "€1,234.50" and "31 Aug 2026" in English.
 
 The language is, in this order: the one picked on a page (``?lang=de``, kept in the session),
 the browser's ``Accept-Language``, English.
@@ -13,10 +13,18 @@ the browser's ``Accept-Language``, English.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Flask, request, session
-from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import (
+    Babel,
+    format_currency,
+    format_date,
+    format_datetime,
+    format_decimal,
+    get_locale,
+)
 
 LANGUAGES = ("en", "de")
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
@@ -67,6 +75,16 @@ def format_number(value: float | None, signed: bool = False) -> str:
     digits = "0" if isinstance(value, int) else "0.0"
     pattern = f"+#,##{digits};-#,##{digits}" if signed and value != 0 else f"#,##{digits}"
     return str(format_decimal(value, format=pattern))
+
+
+def format_money(value: float | Decimal | None, currency: str | None) -> str:
+    """An amount in its currency as the page's locale writes it ("1.234,50 €", "€1,234.50");
+    a dash for none, the bare number when the currency is unknown."""
+    if value is None:
+        return NO_VALUE
+    if not currency:
+        return str(format_decimal(value, format="#,##0.00"))
+    return str(format_currency(value, currency))
 
 
 def format_day(value: datetime | date | None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from authlib.integrations.base_client.errors import OAuthError
@@ -35,7 +36,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from connector.api.errors import is_storage_unavailable, log_storage_unavailable
 from connector.auth import find_api_key
 from connector.extensions import db_session
-from connector.scoring import ScoringConfig, bucket_start
+from connector.scoring import ScoringConfig, bucket_start, round1
 from connector.storage import utcnow
 from connector.web import access, dashboard, i18n, rating, sso
 
@@ -116,6 +117,17 @@ def format_number(value: float | None, signed: bool = False) -> str:
     return i18n.format_number(value, signed)
 
 
+@web_blp.app_template_filter("round1")
+def round_one_decimal(value: float | None) -> float | None:
+    """The scoring core's rounding (half away from zero) for figures the core leaves whole."""
+    return round1(value)
+
+
+@web_blp.app_template_filter("cx_money")
+def format_money(value: float | Decimal | None, currency: str | None) -> str:
+    return i18n.format_money(value, currency)
+
+
 @web_blp.app_template_filter("cx_day")
 def format_day(value: datetime | date | None) -> str:
     return i18n.format_day(value)
@@ -177,7 +189,12 @@ def _chart_texts(charts: dict[str, Any]) -> dict[str, Any]:
         "account_point": _(
             "{account}: NPS {nps}, relationship {relationship}, responses {responses}"
         ),
+        "account_revenue": _("revenue {revenue}"),
     }
+    for point in charts.get("accounts", []):
+        point["revenue_text"] = (
+            i18n.format_money(point["revenue"], point["currency"]) if point["revenue"] else ""
+        )
     return charts
 
 
@@ -302,6 +319,7 @@ def dashboard_page() -> Any:
     return render_template(
         "web/dashboard.html", visitor=access.load_visitor(db), dash=data, errors=errors,
         pct=dashboard.pct, charts=_chart_texts(data.chart_data()),
+        window_days=config.window_days,
     ), status  # fmt: skip
 
 

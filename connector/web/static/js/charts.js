@@ -142,7 +142,12 @@
       data: {
         datasets: [{
           label: text.accounts,
-          data: points.map(function (p) { return { x: p.x, y: p.y, r: 5 + 3 * Math.sqrt(p.n) }; }),
+          // Point area: the account's revenue (within its currency) or, before any revenue
+          // is read, its number of responses.
+          data: points.map(function (p) {
+            var r = data.size_by === "revenue" ? 5 + 20 * p.size : 5 + 3 * Math.sqrt(p.n);
+            return { x: p.x, y: p.y, r: r };
+          }),
           backgroundColor: points.map(function (p) {
             return p.x < 0 ? color("--detractor-soft") : (p.y < 7 ? color("--passive-soft") : color("--promoter-soft"));
           }),
@@ -157,7 +162,8 @@
           legend: { display: false },
           tooltip: { callbacks: { label: function (item) {
             var p = points[item.dataIndex];
-            return fill(text.account_point, { account: p.label, nps: signed(p.x), relationship: oneDecimal.format(p.y), responses: p.n });
+            var line = fill(text.account_point, { account: p.label, nps: signed(p.x), relationship: oneDecimal.format(p.y), responses: p.n });
+            return p.revenue_text ? line + " · " + fill(text.account_revenue, { revenue: p.revenue_text }) : line;
           } } }
         },
         scales: {
