@@ -48,13 +48,22 @@ def celery_config(config: dict[str, Any], *, start_embedded: bool = False) -> di
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_hijack_root_logger": False,
-        "beat_schedule": {
-            "relay-outbox": {
-                "task": "cx360.relay_outbox",
-                "schedule": float(config.get("CX360_RELAY_INTERVAL_SECONDS", 10.0)),
-            }
-        },
+        "beat_schedule": beat_schedule(config),
     }
+
+
+def beat_schedule(config: dict[str, Any]) -> dict[str, Any]:
+    """What beat runs: the outbox relay, and the revenue refresh unless its interval is 0."""
+    schedule: dict[str, Any] = {
+        "relay-outbox": {
+            "task": "cx360.relay_outbox",
+            "schedule": float(config.get("CX360_RELAY_INTERVAL_SECONDS", 10.0)),
+        }
+    }
+    hours = float(config.get("CX360_REVENUE_REFRESH_HOURS", 24.0))
+    if hours > 0:
+        schedule["refresh-revenue"] = {"task": "cx360.refresh_revenue", "schedule": hours * 3600}
+    return schedule
 
 
 def init_celery(app: Flask, *, start_embedded: bool = False) -> Celery:

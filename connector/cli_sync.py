@@ -107,3 +107,47 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for rejection in summary["rejections"]:
         click.echo(f"  rejected {rejection['subject']} {rejection['crm_id']}: "
                    f"{rejection['reason']}")  # fmt: skip
+
+
+@click.group("revenue")
+def revenue_command() -> None:
+    """The revenue view: each account's closed-won revenue read from the CRM."""
+
+
+@revenue_command.command("refresh")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def revenue_refresh_command(as_json: bool) -> None:
+    """Read every matched account's revenue from the CRM now (without a worker); accounts
+    whose revenue changed are pushed by the next push (cx360 sync or the worker)."""
+    from connector.app import create_app
+    from connector.crm.errors import CrmError
+    from connector.extensions import database
+    from connector.scoring import ScoringConfig
+    from connector.storage import utcnow
+    from connector.storage.migrate import upgrade
+    from connector.sync.revenue import refresh_revenue, revenue_source
+    from connector.sync.runs import crm_connection
+
+    config = _config()
+    if not config.get("CX360_CRM"):
+        raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
+    upgrade(config["CX360_DATABASE_URL"])
+    app = create_app()
+    with app.app_context():
+        try:
+            adapter, _ = crm_connection(app.config)
+            calls_before = adapter.calls.total
+            report = refresh_revenue(
+                database(), revenue_source(adapter), now=utcnow(),
+                window_days=ScoringConfig.from_config(app.config).window_days,
+            )  # fmt: skip
+        except CrmError as exc:
+            raise click.ClickException(f"revenue refresh failed: {exc}") from exc
+    outcome = {**report.as_dict(), "api_calls": adapter.calls.total - calls_before}
+    if as_json:
+        click.echo(json.dumps(outcome, indent=2))
+        return
+    click.echo(
+        f"revenue refresh: {outcome['accounts']} matched account(s), {outcome['read']} read, "
+        f"{outcome['changed']} changed (queued for the push), {outcome['api_calls']} API call(s)"
+    )

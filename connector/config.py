@@ -171,6 +171,13 @@ SETTINGS: tuple[Setting, ...] = (
         "closed as failed; the worker renews it every quarter of this.",
     ),
     Setting("CX360_PUSH_CHUNK", 1000, int, help="Most contacts one push task handles."),
+    Setting(
+        "CX360_REVENUE_REFRESH_HOURS",
+        24.0,
+        float,
+        help="How often the worker's beat reads the accounts' revenue from the CRM "
+        "(0: only on demand, cx360 revenue refresh).",
+    ),
     Setting("CX360_MAX_BODY_BYTES", 1024 * 1024, int, help="Largest request body accepted."),
     Setting("CX360_MAX_BATCH", 1000, int, help="Most responses in one POST /api/v1/responses."),
     Setting(

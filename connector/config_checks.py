@@ -91,3 +91,9 @@ def check_settings(config: dict[str, Any]) -> None:
     bundle = str(config.get("CX360_CRM_CA_BUNDLE") or "").strip()
     if bundle and (problem := ca_bundle_problem(bundle)):
         raise SettingProblem(problem)
+    hours = config.get("CX360_REVENUE_REFRESH_HOURS")
+    if hours is not None and (not isinstance(hours, int | float) or not 0 <= hours < 10**6):
+        raise SettingProblem(
+            f"CX360_REVENUE_REFRESH_HOURS={hours!r}: expected hours >= 0 (0: refresh only on "
+            "demand)"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tasks.revenue  # registers the tasks (as does the next line)
 import tasks.sync  # noqa: F401 - registers the tasks
 from connector.app import create_app
 from connector.celery_app import init_celery

@@ -459,6 +459,10 @@ class RevenueStatsOut(Schema):
     )
 
 
+class RevenueRefreshOut(Schema):
+    queued = fields.Boolean(metadata={"description": "The refresh is queued for a worker"})
+
+
 class AccountRevenueOut(Schema):
     amount = fields.Float(allow_none=True)
     currency = fields.String(allow_none=True)

@@ -15,10 +15,11 @@ from connector.api.schemas import (
     ErrorOut,
     NpsStatsOut,
     NpsStatsQuery,
+    RevenueRefreshOut,
     RevenueStatsOut,
     RevenueStatsQuery,
 )
-from connector.auth import protect
+from connector.auth import protect, require_scope
 from connector.extensions import db_session
 from connector.ingest import find_account
 from connector.revenue import RevenueAccount, revenue_report
@@ -139,3 +140,22 @@ def revenue_stats(query: dict[str, Any]) -> dict[str, Any]:
         "unknown_amount": report.view.unknown_amount,
         "without_signal": [revenue_account_out(a) for a in report.without_signal],
     }
+
+
+@stats_blp.post("/revenue/refresh")
+@stats_blp.doc(security=[{"bearerAuth": []}])
+@stats_blp.response(202, RevenueRefreshOut)
+@stats_blp.alt_response(503, schema=ErrorOut, description="The task queue is unavailable")
+@require_scope("admin")
+def revenue_refresh() -> dict[str, Any]:
+    """Read the accounts' revenue from the CRM now
+
+    Queues the refresh a worker's beat otherwise runs every `CX360_REVENUE_REFRESH_HOURS`: the
+    revenue of every matched account is read within the shared CRM request budget, and the
+    accounts whose revenue changed are pushed. Needs an `admin` key.
+    """
+    try:
+        current_app.extensions["celery"].send_task("cx360.refresh_revenue", retry=False)
+    except Exception as exc:
+        fail(503, f"The task queue is unavailable ({type(exc).__name__}); retry later.")
+    return {"queued": True}

@@ -79,3 +79,11 @@ def test_given_no_revenue_read_when_asking_then_empty_view_and_documented(
     spec = client.get("/api/openapi.json").json
     assert "/api/v1/stats/revenue" in spec["paths"]
     assert "RevenueStatsOut" in spec["components"]["schemas"]
+
+
+def test_given_a_read_key_when_asking_for_a_refresh_then_403_admin_only(
+    client: FlaskClient, read_headers: dict[str, str]
+):
+    reply = client.post("/api/v1/stats/revenue/refresh", headers=read_headers)
+    assert reply.status_code == 403
+    assert "admin" in reply.json["message"]
