@@ -1,9 +1,12 @@
-"""Shared helpers of the web page tests: sample data, keys, the CSRF token of a page, and
-people signing in through the sandbox CRM as identity provider."""
+"""Shared helpers of the web page tests: sample data, keys, the CSRF token of a page,
+people signing in through the sandbox CRM as identity provider, and Debian's headless Chromium
+(driven by Playwright) for the browser tests."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from connector.demo import sample_items
 from connector.storage import Database
 from connector.storage.schema import create_schema
 from crm_sandbox import SandboxServer, signin
-from tests.conftest import make_test_app, score_outbox
+from tests.conftest import make_test_app, score_outbox, service_missing
 from tests.signin import pick_user
 
 # The sample data's whole span, so the figures do not depend on the day the tests run.
@@ -129,3 +132,56 @@ def expected_sample_nps() -> tuple[float, int]:
 @pytest.fixture
 def key_of(app: Flask) -> Callable[[str], str]:
     return lambda scope: plain_key(app, scope)
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("CX360_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    if executable is None:
+        service_missing("Chromium (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("the playwright Python package")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context per call; fails the test on any script error or console error."""
+    contexts: list[Any] = []
+    problems: list[str] = []
+
+    def make(expected_console: tuple[str, ...] = (), **options: Any) -> Any:
+        # The sandbox CRM (the identity provider's pages) has a test CA of its own, which
+        # Debian's Chromium does not know; cx360's own pages are plain HTTP here.
+        context = browser.new_context(ignore_https_errors=True, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+
+        def console(msg: Any) -> None:
+            if msg.type == "error" and not any(e in msg.text for e in expected_console):
+                problems.append(f"console: {msg.text}")
+
+        page.on("console", console)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert problems == []

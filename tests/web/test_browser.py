@@ -9,7 +9,6 @@ playwright package) the tests skip locally and fail under CI=true.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,6 @@ from connector.app import database
 from connector.demo import served
 from connector.storage.models import EmployeeRating, SyncRun
 from crm_sandbox import SandboxServer
-from tests.conftest import service_missing
 from tests.web.conftest import (
     ADMIN,
     OUTSIDER,
@@ -39,7 +37,6 @@ from tests.web.conftest import (
 pytestmark = pytest.mark.integration
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -72,13 +69,6 @@ CANVAS_INK = """ids => ids.map(id => {
 })"""
 
 
-def chromium_path() -> str | None:
-    configured = os.environ.get("CX360_CHROMIUM")
-    if configured:
-        return configured if Path(configured).exists() else None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @dataclass
 class Site:
     url: str
@@ -100,49 +90,6 @@ def site(tmp_path_factory: pytest.TempPathFactory, idp: SandboxServer) -> Iterat
                        admin_key=plain_key(app, "admin"), app=app)  # fmt: skip
     finally:
         database(app).dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_path()
-    if executable is None:
-        service_missing("Chromium (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("the playwright Python package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def open_page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context per call; fails the test on any script error or console error."""
-    contexts: list[Any] = []
-    problems: list[str] = []
-
-    def make(expected_console: tuple[str, ...] = (), **options: Any) -> Any:
-        # The sandbox CRM (the identity provider's pages) has a test CA of its own, which
-        # Debian's Chromium does not know; cx360's own pages are plain HTTP here.
-        context = browser.new_context(ignore_https_errors=True, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-
-        def console(msg: Any) -> None:
-            if msg.type == "error" and not any(e in msg.text for e in expected_console):
-                problems.append(f"console: {msg.text}")
-
-        page.on("console", console)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert problems == []
 
 
 def add_sync_runs(app: Any) -> None:
