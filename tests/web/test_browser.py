@@ -84,6 +84,11 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory, idp: SandboxServer) -> Iterator[Site]:
     app = sample_site_app(tmp_path_factory.mktemp("web"), idp)
     add_sync_runs(app)
+    yield from serve_site(app)
+
+
+def serve_site(app: Any) -> Iterator[Site]:
+    """``app`` served on a real socket for a browser, with a read and an admin key."""
     try:
         with served(app) as url:
             yield Site(url, read_key=plain_key(app, "read"),

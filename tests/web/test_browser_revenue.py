@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
-from connector.app import database
-from connector.demo import served
 from crm_sandbox import SandboxServer
 from tests.revenue_readings import load_revenue_example
 from tests.web.conftest import plain_key, sample_site_app
-from tests.web.test_browser import DESKTOP, PHONE, Site, assert_fits_phone, sign_in
+from tests.web.test_browser import DESKTOP, PHONE, Site, assert_fits_phone, serve_site, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +29,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, idp: SandboxServer) -> Iterat
     app = sample_site_app(tmp_path_factory.mktemp("revenue-web"), idp)
     ingest = {"Authorization": f"Bearer {plain_key(app, 'ingest')}"}
     load_revenue_example(app, app.test_client(), ingest)
-    try:
-        with served(app) as url:
-            yield Site(url, read_key=plain_key(app, "read"),
-                       admin_key=plain_key(app, "admin"), app=app)  # fmt: skip
-    finally:
-        database(app).dispose()
+    yield from serve_site(app)
 
 
 def _tile(page: Any, currency: str, figure: str) -> str:
