@@ -140,22 +140,32 @@ def write_calls(pipeline: Pipeline) -> int:
     return sum(n for key, n in counts.items() if any(w in key for w in writes))
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize(
+# HubSpot on the embedded defaults, Salesforce on PostgreSQL + Redis.
+CRMS_AND_BACKENDS = pytest.mark.parametrize(
     ("crm", "backend"),
     [
         ("hubspot", "embedded"),
         pytest.param("salesforce", "production", marks=pytest.mark.postgres),
     ],
 )
-def test_given_posted_responses_when_worker_pushes_then_crm_holds_the_scoring_core_values(
-    sandbox: Any, request: pytest.FixtureRequest, crm: str, backend: str
-):
+
+
+def pushed_sample(crm: str, backend: str, sandbox: Any, request: pytest.FixtureRequest) -> Pipeline:
+    """cx360 installed in the sandbox, a worker running, the sample posted and pushed."""
     pipeline = make_pipeline(crm, backend, sandbox, request)
     pipeline.install()
     pipeline.start_worker()
     post_sample(pipeline, pipeline.headers("ingest"))
     pipeline.wait_for(lambda: pending_outbox(pipeline) == 0, what="the outbox to drain")
+    return pipeline
+
+
+@pytest.mark.integration
+@CRMS_AND_BACKENDS
+def test_given_posted_responses_when_worker_pushes_then_crm_holds_the_scoring_core_values(
+    sandbox: Any, request: pytest.FixtureRequest, crm: str, backend: str
+):
+    pipeline = pushed_sample(crm, backend, sandbox, request)
 
     now = datetime.now(UTC)
     contacts, accounts = expected_cards(now)

@@ -1,0 +1,77 @@
+"""Stored revenue reaches the Account / Company through a real worker and the real client
+libraries (issue #22): install created the fields, the push writes amount, currency and the
+status picklist value, and a refresh that read the same revenue writes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from connector.app import database
+from connector.revenue import store_revenue
+from connector.storage import Account, utcnow
+from tests.pipeline.conftest import Pipeline
+from tests.pipeline.test_end_to_end import (
+    CRMS_AND_BACKENDS,
+    DOMAINS,
+    crm_values,
+    expected_cards,
+    pending_outbox,
+    pushed_sample,
+    write_calls,
+)
+from tests.revenue_readings import Reading
+
+FIELDS = {
+    "hubspot": ("cx360_revenue_amount", "cx360_revenue_currency", "cx360_revenue_status"),
+    "salesforce": ("CX_Revenue_Amount__c", "CX_Revenue_Currency__c", "CX_Revenue_Status__c"),
+}
+STATUS_VALUES = {
+    "hubspot": {"at_risk": "at_risk", "safe": "safe", "no_signal": "no_signal"},
+    "salesforce": {"at_risk": "At_Risk", "safe": "Safe", "no_signal": "No_Signal"},
+}
+# kessler: one currency; vogelsang: deals the CRM could not sum in one currency.
+READINGS = {
+    DOMAINS[0]: Reading(Decimal("60000.50"), "EUR", 3),
+    DOMAINS[1]: Reading(None, None, 2, "deals in EUR and CHF"),
+}
+
+
+def store(pipeline: Pipeline) -> list[int]:
+    """Store READINGS as the refresh does (the accounts whose revenue changed are queued)."""
+    with database(pipeline.app).session() as session:
+        ids = {row.domain: row.id for row in session.execute(select(Account.domain, Account.id))}
+        return store_revenue(session, {ids[d]: r for d, r in READINGS.items()}, now=utcnow())
+
+
+@pytest.mark.integration
+@CRMS_AND_BACKENDS
+def test_given_stored_revenue_when_worker_pushes_then_account_fields_hold_it(
+    sandbox: Any, request: pytest.FixtureRequest, crm: str, backend: str
+):
+    pipeline = pushed_sample(crm, backend, sandbox, request)
+    assert len(store(pipeline)) == 2
+    pipeline.wait_for(lambda: pending_outbox(pipeline) == 0, what="the revenue push")
+
+    _, accounts = expected_cards(datetime.now(UTC))
+    amount, currency, status = FIELDS[crm]
+    kessler = crm_values(pipeline, "account", DOMAINS[0])
+    nps = accounts[DOMAINS[0]]["nps.score"]
+    assert nps is not None
+    expected_status = "at_risk" if nps < 0 else "safe"
+    assert float(kessler[amount]) == 60000.5
+    assert kessler[currency] == "EUR"
+    assert kessler[status] == STATUS_VALUES[crm][expected_status]
+    vogelsang = crm_values(pipeline, "account", DOMAINS[1])
+    assert vogelsang.get(amount) in (None, "")  # unknown: never a sum of two currencies
+    assert vogelsang.get(status) in (None, "")
+
+    # the next refresh reads the same revenue: nothing queued, nothing written
+    before = write_calls(pipeline)
+    assert store(pipeline) == []
+    assert pending_outbox(pipeline) == 0
+    assert write_calls(pipeline) == before
