@@ -57,6 +57,11 @@ class SandboxAdmin:
     def clear_faults(self, crm: str = "both") -> dict[str, Any]:
         return self.set_faults(crm, clear=True)
 
+    def set_credentials(self, **credentials: Any) -> dict[str, Any]:
+        """E.g. ``set_credentials(hubspot_scopes=["crm.objects.contacts.read"])``: every
+        HubSpot token then holds only those scopes."""
+        return dict(self._call("POST", "credentials", credentials))
+
     def set_limits(self, reset_usage: bool = False, **limits: Any) -> dict[str, Any]:
         """``hubspot_ten_second``, ``hubspot_daily``, ``hubspot_search_per_second`` (None =
         off), ``salesforce_daily``."""

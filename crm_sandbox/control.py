@@ -37,6 +37,14 @@ class Faults:
     outage_until: float | None = None  # epoch seconds; every request 503 until then
     outage: bool = False  # 503 until cleared
     search_delay_ms: float = 0.0  # HubSpot: new writes appear in search only after this
+    # The call to this endpoint (e.g. "tasks.batch_create") is applied, then its reply held
+    # this long, or until the fault is cleared: a client that dies or times out meanwhile
+    # never learns what the CRM did.
+    hold_reply_ms: float = 0.0
+    hold_reply_endpoint: str = ""
+
+    def holds(self, endpoint: str) -> bool:
+        return bool(self.hold_reply_ms) and endpoint == self.hold_reply_endpoint
 
     def in_outage(self, now: float) -> bool:
         return self.outage or (self.outage_until is not None and now < self.outage_until)
@@ -52,6 +60,22 @@ class Limits:
     salesforce_daily: int = 15_000
 
 
+#: What every HubSpot token holds unless the sandbox is told otherwise (``set_credentials``):
+#: the scopes a HubSpot private app can tick (names as HubSpot's scopes reference spells them).
+HUBSPOT_SCOPES = (
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+    "crm.objects.owners.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+    "crm.schemas.companies.read",
+    "crm.schemas.companies.write",
+)
+
+
 @dataclass
 class Credentials:
     hubspot_access_token: str = "sandbox-hubspot-token"
@@ -65,6 +89,9 @@ class Credentials:
     #: The connection's identity: the HubSpot portal (hub) id and the Salesforce org id. Two
     #: sandboxes with different ids stand for two portals / orgs.
     hubspot_portal_id: int = signin.HUBSPOT_PORTAL_ID
+    #: The scopes every HubSpot token of the sandbox holds (the private app's, and the
+    #: access tokens issued for the refresh token); calls outside them answer 403.
+    hubspot_scopes: list[str] = field(default_factory=lambda: list(HUBSPOT_SCOPES))
     salesforce_org_id: str = signin.SALESFORCE_ORG_ID
 
 
@@ -95,6 +122,7 @@ class Controls:
         self._initial_limits = limits or Limits()
         self.limits = Limits(**asdict(self._initial_limits))
         self.credentials = credentials or Credentials()
+        self._initial_scopes = list(self.credentials.hubspot_scopes)
         self.faults: dict[str, Faults] = {crm: Faults() for crm in CRMS}
         self._rng = random.Random(seed)
         self._seed = seed
@@ -110,12 +138,14 @@ class Controls:
 
     # ----------------------------------------------------------------- reset / configure
     def reset(self) -> None:
-        """Back to the start configuration: no faults, no usage, no counts, sessions valid."""
+        """Back to the start configuration: no faults, no usage, no counts, sessions valid,
+        the HubSpot tokens' scopes as at the start."""
         with self._lock:
             self.limits = Limits(**asdict(self._initial_limits))
             self.faults = {crm: Faults() for crm in CRMS}
             self._rng = random.Random(self._seed)
             self._expired_before = {crm: 0.0 for crm in CRMS}
+            self.credentials.hubspot_scopes = list(self._initial_scopes)
             self._usage = _Usage(hubspot_day_start=time.time())
             self._counts.clear()
             self._handling_ms.clear()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
@@ -54,9 +54,32 @@ _CLIENT_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
 )
 # Association type "task to contact" / "task to company" (HUBSPOT_DEFINED).
 _TASK_ASSOCIATION = {"contact": 204, "account": 192}
-#: Unique tasks property holding cx360's follow-up key (see FollowUpTask.key).
+#: Tasks property holding cx360's follow-up key (see FollowUpTask.key); a plain property,
+#: since HubSpot documents unique-value properties only for contacts, companies, deals,
+#: tickets and custom objects.
 FOLLOW_UP_KEY_PROPERTY = "cx360_follow_up_key"
+ARCHIVED_FOLLOW_UP_KEY = (
+    f"tasks.{FOLLOW_UP_KEY_PROPERTY} is archived in HubSpot: restore it (Settings > Properties, "
+    "object Tasks, tab Archived properties, Restore), then run cx360 install again"
+)
 BATCH_LIMIT = 100
+#: The scopes cx360 needs and what for (HubSpot's scopes reference; the tasks API needs the
+#: contacts' object scopes: developers.hubspot.com/docs/api-reference/latest/crm/activities/
+#: tasks/guide, "Scope requirements").
+REQUIRED_SCOPES = {
+    "crm.objects.contacts.read": "find contacts, look follow-up tasks up",
+    "crm.objects.contacts.write": "write contact scores, create follow-up tasks",
+    "crm.objects.companies.read": "find companies",
+    "crm.objects.companies.write": "write company scores",
+    "crm.schemas.contacts.read": "read contact and task properties",
+    "crm.schemas.contacts.write": "create cx360's contact and task properties",
+    "crm.schemas.companies.read": "read company properties",
+    "crm.schemas.companies.write": "create cx360's company properties",
+}
+_SEARCH_APIS: dict[str, Callable[[HubSpot], Any]] = {
+    "companies": lambda client: client.crm.companies.search_api,
+    "tasks": lambda client: client.crm.objects.tasks.search_api,
+}
 #: The ids merged into a record (";"-separated), read to follow a merged-away id.
 MERGED_IDS = "hs_merged_object_ids"
 T = TypeVar("T")
@@ -127,6 +150,16 @@ def translate_api_exception(exc: Exception, operation: str) -> CrmError:
     if status == 401:
         return FatalCrmError(text, kind="auth", code=category, status=status)
     if status == 403:
+        needed = sorted(
+            {
+                str(scope)
+                for error in (body.get("errors") or [] if isinstance(body, dict) else [])
+                if isinstance(error, dict)
+                for scope in (error.get("context") or {}).get("requiredGranularScopes") or []
+            }
+        )
+        if needed:
+            text += f" (the token needs the scope {' or '.join(needed)})"
         return FatalCrmError(text, kind="permission", code=category, status=status)
     return FatalCrmError(text, kind="request", code=category, status=status, details=body)
 
@@ -234,7 +267,22 @@ class HubSpotAdapter:
 
     # ------------------------------------------------------------------ check
     def check(self) -> list[CheckFinding]:
-        findings: list[CheckFinding] = []
+        """The token's scopes against what cx360 needs (read as HubSpot documents it for the
+        token's kind), then one read of each object and its properties."""
+        scopes = self.token_scopes()
+        missing = [scope for scope in REQUIRED_SCOPES if scope not in scopes]
+        if missing:
+            needed_for = "; ".join(f"{s}: {REQUIRED_SCOPES[s]}" for s in missing)
+            setting = "HUBSPOT_REFRESH_TOKEN" if self._can_refresh else "HUBSPOT_ACCESS_TOKEN"
+            return [
+                CheckFinding(
+                    "permissions",
+                    "error",
+                    f"{setting}: the token lacks the scope(s) {', '.join(missing)} "
+                    f"({needed_for}); tick them on the HubSpot app's Scopes tab",
+                )
+            ]
+        findings = [CheckFinding("permissions", "ok", "the token holds every scope cx360 needs")]
         for subject, obj in _OBJECTS.items():
             try:
                 self._call(
@@ -248,8 +296,6 @@ class HubSpotAdapter:
                     obj,
                 )
             except CrmError as exc:
-                if isinstance(exc, FatalCrmError) and exc.kind == "auth":
-                    raise  # not logged in at all: the caller names the token setting
                 area = "connectivity" if isinstance(exc, RetriableCrmError) else "permissions"
                 findings.append(CheckFinding(area, "error", str(exc), subject=subject))
                 continue
@@ -257,6 +303,36 @@ class HubSpotAdapter:
                 CheckFinding("permissions", "ok", f"can read {obj} and their properties")
             )
         return findings
+
+    def token_scopes(self) -> set[str]:
+        """The scopes the token holds. A private app's token: ``POST /oauth/v2/private-apps/
+        get/access-token-info`` with ``{"tokenKey": …}`` (developers.hubspot.com/docs/api/
+        private-apps); an OAuth access token: ``GET /oauth/v1/access-tokens/{token}``
+        (developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/
+        get-oauth-token-metadata). A refused token raises (``kind="auth"``)."""
+        token = self._token_provider()
+
+        def info(client: HubSpot) -> Any:
+            api_client = client.crm.contacts.basic_api.api_client
+            headers = {"Accept": "application/json", "Content-Type": "application/json"}
+            if self._can_refresh:
+                return api_client.call_api(
+                    "/oauth/v1/access-tokens/{token}", "GET", path_params={"token": token},
+                    header_params=headers, _return_http_data_only=True, **self._raw(),
+                )  # fmt: skip
+            return api_client.call_api(
+                "/oauth/v2/private-apps/get/access-token-info", "POST",
+                body={"tokenKey": token}, header_params=headers, auth_settings=["oauth2"],
+                _return_http_data_only=True, **self._raw(),
+            )  # fmt: skip
+
+        try:
+            body = self._call("oauth.token_info", info, refresh=False) or {}
+        except FatalCrmError as exc:
+            if exc.status in {401, 404}:
+                raise FatalCrmError(exc.message, kind="auth", status=401) from exc
+            raise
+        return {str(scope) for scope in body.get("scopes") or []}
 
     # ------------------------------------------------------------------ fields
     def describe_fields(self, subject: Subject) -> dict[str, FieldDescription]:
@@ -284,13 +360,42 @@ class HubSpotAdapter:
             made += self._prepare_follow_up_key(dry_run=dry_run)
         return made
 
+    def _follow_up_key_state(self) -> str:
+        """``present``, ``missing`` or ``archived``: the tasks' follow-up key property, read
+        from the active properties and, when absent, the archived ones (``archived=true``)."""
+        for archived, state in ((False, "present"), (True, "archived")):
+            body = self._call(
+                "tasks.properties",
+                lambda c, a: c.crm.properties.core_api.get_all("tasks", archived=a, **self._raw()),
+                archived,
+            )
+            if any(
+                p.get("name") == FOLLOW_UP_KEY_PROPERTY for p in (body or {}).get("results", [])
+            ):
+                return state
+        return "missing"
+
+    def follow_up_key_finding(self) -> CheckFinding:
+        """What ``check`` says of the follow-up key; ``install`` acts on the same state."""
+        state = self._follow_up_key_state()
+        if state == "present":
+            return CheckFinding("fields", "ok", f"tasks.{FOLLOW_UP_KEY_PROPERTY} is in place")
+        if state == "archived":
+            return CheckFinding("fields", "error", ARCHIVED_FOLLOW_UP_KEY, "tasks",
+                                FOLLOW_UP_KEY_PROPERTY)  # fmt: skip
+        return CheckFinding("fields", "error",
+                            f"tasks.{FOLLOW_UP_KEY_PROPERTY}: missing property; run cx360 install",
+                            "tasks", FOLLOW_UP_KEY_PROPERTY)  # fmt: skip
+
     def _prepare_follow_up_key(self, *, dry_run: bool) -> list[str]:
-        body = self._call(
-            "tasks.properties", lambda c: c.crm.properties.core_api.get_all("tasks", **self._raw())
-        )
-        if any(p.get("name") == FOLLOW_UP_KEY_PROPERTY for p in (body or {}).get("results", [])):
+        state = self._follow_up_key_state()
+        if state == "present":
             return []
-        made = [f"property {FOLLOW_UP_KEY_PROPERTY} on tasks (unique values)"]
+        if state == "archived":
+            # The v3 properties API has no restore; HubSpot keeps an archived property's name
+            # taken: an admin restores it (the steps are in the message).
+            raise FatalCrmError(ARCHIVED_FOLLOW_UP_KEY, kind="config")
+        made = [f"property {FOLLOW_UP_KEY_PROPERTY} on tasks"]
         if dry_run:
             return made
         prop = {
@@ -299,9 +404,8 @@ class HubSpotAdapter:
             "type": "string",
             "fieldType": "text",
             "groupName": "taskinformation",
-            "hasUniqueValue": True,
-            "description": "Set by cx360 on follow-up tasks so a retried creation never "
-            "creates a second task.",
+            "description": "Set by cx360 on follow-up tasks: a retried creation looks it up "
+            "so it never creates a second task.",
         }
         try:
             self._call(
@@ -448,36 +552,29 @@ class HubSpotAdapter:
     def _companies_by_domain(self, domains: Sequence[str]) -> dict[str, CrmRecordRef]:
         found: dict[str, CrmRecordRef] = {}
         for chunk in chunked(list(domains), BATCH_LIMIT):
-            after: str | None = None
-            while True:
-                body: dict[str, Any] = {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {"propertyName": "domain", "operator": "IN", "values": list(chunk)}
-                            ]
-                        }
-                    ],
-                    "properties": ["domain", "hubspot_owner_id"],
-                    "limit": 100,
-                }
-                if after:
-                    body["after"] = after
-                reply = (
-                    self._call(
-                        "companies.search",
-                        lambda c, b: c.crm.companies.search_api.do_search(b, **self._raw()),
-                        body,
-                    )
-                    or {}
-                )
-                for record in reply.get("results", []):
-                    domain = str((record.get("properties") or {}).get("domain") or "")
-                    found.setdefault(domain.strip().lower().removeprefix("www."), self._ref(record))
-                after = ((reply.get("paging") or {}).get("next") or {}).get("after")
-                if not after:
-                    break
+            body = _in_filter("domain", chunk, ["domain", "hubspot_owner_id"])
+            for record in self._search("companies", body):
+                domain = str((record.get("properties") or {}).get("domain") or "")
+                found.setdefault(domain.strip().lower().removeprefix("www."), self._ref(record))
         return found
+
+    def _search(self, obj: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every record a CRM search finds, page after page (``after``)."""
+        after: str | None = None
+        while True:
+            page = {**body, "after": after} if after else body
+            reply = (
+                self._call(
+                    f"{obj}.search",
+                    lambda c, b: _SEARCH_APIS[obj](c).do_search(b, **self._raw()),
+                    page,
+                )
+                or {}
+            )
+            yield from reply.get("results", [])
+            after = ((reply.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
 
     @staticmethod
     def _ref(record: dict[str, Any]) -> CrmRecordRef:
@@ -498,7 +595,11 @@ class HubSpotAdapter:
     def _write_batch(self, subject: Subject, chunk: Sequence[RecordUpdate]) -> list[WriteOutcome]:
         body = {
             "inputs": [
-                {"id": u.crm_id, "properties": {k: _property_value(v) for k, v in u.values.items()}}
+                {
+                    "id": u.crm_id,
+                    "objectWriteTraceId": u.crm_id,
+                    "properties": {k: _property_value(v) for k, v in u.values.items()},
+                }
                 for u in chunk
             ]
         }
@@ -551,127 +652,68 @@ class HubSpotAdapter:
 
     # ------------------------------------------------------------------ tasks
     def create_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
-        if tasks and all(t.key for t in tasks):
-            return self._upsert_tasks(tasks)
+        """Create the tasks, each associated with its record and carrying its follow-up key
+        (a plain property: HubSpot documents no unique-value properties on tasks, so the
+        caller keeps them once, see ``find_tasks``)."""
         outcomes: list[WriteOutcome] = []
         for chunk in chunked(list(tasks), BATCH_LIMIT):
-            inputs = []
-            for task in chunk:
-                properties = _task_properties(task)
-                inputs.append(
+            outcomes.extend(self._create_task_chunk(list(enumerate(chunk))))
+        return outcomes
+
+    def _create_task_chunk(self, chunk: Sequence[tuple[int, FollowUpTask]]) -> list[WriteOutcome]:
+        """One batch create; every input carries an ``objectWriteTraceId`` so HubSpot answers
+        per input (207), and a batch refused as a whole is split (``_without_refused``)."""
+        inputs = [
+            {
+                "objectWriteTraceId": _trace_id(position, task),
+                "properties": _task_properties(task),
+                "associations": [
                     {
-                        "properties": properties,
-                        "associations": [
+                        "to": {"id": task.record_id},
+                        "types": [
                             {
-                                "to": {"id": task.record_id},
-                                "types": [
-                                    {
-                                        "associationCategory": "HUBSPOT_DEFINED",
-                                        "associationTypeId": _TASK_ASSOCIATION[task.subject],
-                                    }
-                                ],
+                                "associationCategory": "HUBSPOT_DEFINED",
+                                "associationTypeId": _TASK_ASSOCIATION[task.subject],
                             }
                         ],
                     }
-                )
-            try:
-                reply = self._task_batch("create", inputs)
-            except FatalCrmError as exc:
-                if exc.status not in _REFUSED:
-                    raise
-                outcomes.extend(
-                    WriteOutcome(t.record_id, "rejected", exc.message, exc.code) for t in chunk
-                )
-                continue
-            results = reply.get("results") or []
-            errors = reply.get("errors") or []
-            if not errors and len(results) == len(chunk):
-                outcomes.extend(
-                    WriteOutcome(t.record_id, "written", created_id=str(r.get("id")))
-                    for t, r in zip(chunk, results, strict=True)
-                )
-            else:
-                # A partial task batch does not say which input failed: report it per batch.
-                reason = "; ".join(str(e.get("message")) for e in errors) or "partial failure"
-                outcomes.extend(WriteOutcome(t.record_id, "rejected", reason) for t in chunk)
-        return outcomes
-
-    def _task_batch(self, action: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        """One tasks batch call (create or upsert); HubSpot refusing the whole batch raises
-        ``FatalCrmError`` with status 400 or 404 (``_REFUSED``)."""
-        reply = self._call(
-            f"tasks.batch.{action}",
-            lambda c, i: getattr(c.crm.objects.tasks.batch_api, action)(
-                {"inputs": i}, **self._raw()
-            ),
-            inputs,
-        )
-        return reply or {}
-
-    def _upsert_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]:
-        """Upsert on the follow-up key, then associate: repeating either changes nothing."""
-        outcomes: list[WriteOutcome] = []
-        for chunk in chunked(list(tasks), BATCH_LIMIT):
-            outcomes.extend(self._upsert_task_chunk(chunk))
-        return outcomes
-
-    def _upsert_task_chunk(self, chunk: Sequence[FollowUpTask]) -> list[WriteOutcome]:
-        inputs = [
-            {
-                "idProperty": FOLLOW_UP_KEY_PROPERTY,
-                "id": t.key,
-                "properties": {**_task_properties(t), FOLLOW_UP_KEY_PROPERTY: t.key},
+                ],
             }
-            for t in chunk
+            for position, task in chunk
         ]
         try:
-            reply = self._task_batch("upsert", inputs)
+            reply = self._call(
+                "tasks.batch.create",
+                lambda c: c.crm.objects.tasks.batch_api.create({"inputs": inputs}, **self._raw()),
+            )
         except FatalCrmError as exc:
             if exc.status not in _REFUSED:
                 raise
-            # one task's bad value must not reject the others: as for record writes
             return _without_refused(
                 chunk,
                 exc,
-                key=lambda t: str(t.key),
-                send=self._upsert_task_chunk,
-                refuse=lambda t, code, reason: WriteOutcome(t.record_id, "rejected", reason, code),
+                key=lambda item: _trace_id(*item),
+                send=self._create_task_chunk,
+                refuse=lambda item, code, reason: WriteOutcome(
+                    item[1].record_id, "rejected", reason, code
+                ),
             )
-        by_key = {
-            str((r.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY)): str(r.get("id"))
-            for r in reply.get("results") or []
-        }
-        created = [(t, by_key[str(t.key)]) for t in chunk if str(t.key) in by_key]
-        for subject in ("contact", "account"):
-            pairs = [(t, task_id) for t, task_id in created if t.subject == subject]
-            if pairs:
-                self._associate_tasks(subject, pairs)
-        errors = reply.get("errors") or []
-        named = _errors_by_id(errors)  # by follow-up key: the upsert's id
-        unexplained = "; ".join(str(e.get("message")) for e in errors) or "not created"
-        outcomes = []
-        for task in chunk:
-            key = str(task.key)
-            if key in by_key:
-                outcomes.append(WriteOutcome(task.record_id, "written", created_id=by_key[key]))
-            elif key in named:
-                code, reason = named[key]
-                outcomes.append(WriteOutcome(task.record_id, "rejected", reason, code))
-            else:
-                outcomes.append(WriteOutcome(task.record_id, "rejected", unexplained))
-        return outcomes
-
-    def _associate_tasks(self, subject: Subject, pairs: list[tuple[FollowUpTask, str]]) -> None:
-        to_type = _OBJECTS[subject]
-        body = {
-            "inputs": [{"from": {"id": task_id}, "to": {"id": t.record_id}} for t, task_id in pairs]
-        }
-        self._call(
-            f"tasks.associations.{to_type}",
-            lambda c: c.crm.associations.v4.batch_api.create_default(
-                "tasks", to_type, body, **self._raw()
-            ),
+        return _traced_outcomes(
+            [(_trace_id(*item), item[1].record_id) for item in chunk], reply or {}
         )
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """The tasks carrying these follow-up keys: key -> task id (the lowest id when a key
+        is on several). A search on the key property, 100 values per ``IN`` filter."""
+        found: dict[str, str] = {}
+        for chunk in chunked(sorted(set(keys)), BATCH_LIMIT):
+            body = _in_filter(FOLLOW_UP_KEY_PROPERTY, chunk, [FOLLOW_UP_KEY_PROPERTY])
+            body["sorts"] = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+            for record in self._search("tasks", body):
+                key = str((record.get("properties") or {}).get(FOLLOW_UP_KEY_PROPERTY) or "")
+                if key in chunk:
+                    found.setdefault(key, str(record["id"]))
+        return found
 
     # ------------------------------------------------------------------ read
     def read(
@@ -681,6 +723,16 @@ class HubSpotAdapter:
             str(r["id"]): {f: (r.get("properties") or {}).get(f) for f in fields}
             for r in self._batch_read(subject, crm_ids, fields, None)
         }
+
+
+def _in_filter(name: str, values: Sequence[str], properties: list[str]) -> dict[str, Any]:
+    """A search body: records whose ``name`` is one of ``values``, 100 to a page."""
+    return {
+        "filterGroups": [{"filters": [{"propertyName": name, "operator": "IN",
+                                       "values": list(values)}]}],
+        "properties": properties,
+        "limit": 100,
+    }  # fmt: skip
 
 
 def _task_properties(task: FollowUpTask) -> dict[str, str]:
@@ -694,7 +746,38 @@ def _task_properties(task: FollowUpTask) -> dict[str, str]:
     }
     if task.owner_id:
         properties["hubspot_owner_id"] = task.owner_id
+    if task.key:
+        properties[FOLLOW_UP_KEY_PROPERTY] = task.key
     return properties
+
+
+def _trace_id(position: int, task: FollowUpTask) -> str:
+    """A task's ``objectWriteTraceId``: its follow-up key, or its place in the batch."""
+    return task.key or f"task-{position}"
+
+
+def _traced_outcomes(
+    traced: Sequence[tuple[str, str]], reply: dict[str, Any]
+) -> list[WriteOutcome]:
+    """Outcomes, in input order, of a batch whose inputs carried ``objectWriteTraceId``s
+    (``traced``: trace id, record id): HubSpot answers each result and each error with its
+    input's trace id (a 201 or a 207 Multi-Status)."""
+    results = {
+        str(r.get("objectWriteTraceId")): str(r.get("id")) for r in reply.get("results") or []
+    }
+    errors = reply.get("errors") or []
+    named = _errors_by_id(errors)
+    unexplained = "; ".join(str(e.get("message")) for e in errors) or "not in HubSpot's reply"
+    outcomes = []
+    for trace_id, record_id in traced:
+        if trace_id in results:
+            outcomes.append(WriteOutcome(record_id, "written", created_id=results[trace_id]))
+        elif trace_id in named:
+            code, reason = named[trace_id]
+            outcomes.append(WriteOutcome(record_id, "rejected", reason, code))
+        else:
+            outcomes.append(WriteOutcome(record_id, "rejected", unexplained, "UNKNOWN"))
+    return outcomes
 
 
 def _options(options: Sequence[PicklistOption], start: int = 0) -> list[dict[str, Any]]:
@@ -751,14 +834,17 @@ def _error_list(details: Any) -> list[dict[str, Any]]:
 
 
 def _errors_by_id(errors: Sequence[dict[str, Any]]) -> dict[str, tuple[str, str]]:
-    """crm id -> (code, message) from a 207 ``errors`` list or a 400 body's ``errors``."""
+    """crm id or trace id -> (code, message) from a 207 ``errors`` list or a 400 body's
+    ``errors`` (HubSpot names an input by its ``ids`` and its ``objectWriteTraceId``)."""
     named: dict[str, tuple[str, str]] = {}
     for error in errors:
         context = error.get("context") or {}
         code = str(error.get("category") or error.get("code") or "VALIDATION_ERROR")
         message = str(error.get("message") or code)
-        for crm_id in context.get("ids") or context.get("id") or []:
-            named[str(crm_id)] = (code, message)
+        names = [*(context.get("ids") or context.get("id") or [])]
+        names += context.get("objectWriteTraceId") or []
+        for name in names:
+            named[str(name)] = (code, message)
     return named
 
 

@@ -162,6 +162,10 @@ def check_fields(adapter: CrmAdapter, mapping: CrmMapping) -> list[CheckFinding]
             findings.append(
                 CheckFinding("fields", "ok", f"{object_name}: all {count} mapped fields match")
             )
+    # the follow-up tasks' key, in the state install acts on (HubSpot: missing or archived)
+    follow_up_key = getattr(adapter, "follow_up_key_finding", None)
+    if follow_up_key is not None:
+        findings.append(follow_up_key())
     return findings
 
 

@@ -583,6 +583,20 @@ class SalesforceAdapter:
             )
         return outcomes
 
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """The tasks carrying these follow-up keys: key -> task id (the oldest when a key is
+        on several, which the external-id upsert prevents)."""
+        found: dict[str, str] = {}
+        for chunk in _soql_chunks(sorted(set(keys))):
+            soql = format_soql(
+                f"SELECT Id, {FOLLOW_UP_KEY_FIELD} FROM Task WHERE {FOLLOW_UP_KEY_FIELD} IN {{}} "
+                "ORDER BY CreatedDate",
+                chunk,
+            )
+            for record in self._query_all(soql):
+                found.setdefault(str(record[FOLLOW_UP_KEY_FIELD]), str(record["Id"]))
+        return found
+
     # ------------------------------------------------------------------ read
     def read(
         self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]

@@ -212,6 +212,10 @@ class CrmAdapter(Protocol):
 
     def create_tasks(self, tasks: Sequence[FollowUpTask]) -> list[WriteOutcome]: ...
 
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
+        """The CRM tasks carrying these follow-up keys: key -> task id."""
+        ...
+
     def read(
         self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]
     ) -> dict[str, dict[str, Any]]: ...

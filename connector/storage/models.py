@@ -343,9 +343,12 @@ class FollowUp(Base):
     # What made it: the detractor change's time (nps.category_changed_at or nps.date).
     trigger_key: Mapped[str] = mapped_column(String(64))
     # The task as sent (title, body, due, owner, record), so a claim whose creation was cut
-    # short (worker killed) is sent again; the CRM dedupes it on the task's follow-up key.
+    # short (worker killed) is sent again, after a look-up of its follow-up key in the CRM.
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     crm_task_id: Mapped[str | None] = mapped_column(String(64))
+    # Until when the worker that claimed (or took over) the task alone may send it; a pending
+    # task past it is looked up by its key and sent only when the CRM does not have it.
+    lease_until: Mapped[datetime | None] = mapped_column()
     # The CRM refused this task as it is (its code and reason): it is not sent again.
     rejected_at: Mapped[datetime | None] = mapped_column()
     rejection: Mapped[str | None] = mapped_column(Text)

@@ -8,6 +8,12 @@ record's outcome, and creates each follow-up task once. Its report is what a syn
 It commits after each batch, so what reached the CRM is recorded before the next call; a crash
 in between repeats at most one batch, which is harmless because values are idempotent and the
 follow-up task row is written before the task is created.
+
+Follow-up tasks are kept once without relying on the CRM to keep their key unique (HubSpot
+documents no unique-value properties on tasks): the claim that commits with the write holds a
+lease; the claiming worker creates the task and records its id. A task still pending when its
+lease has run out (the worker was killed, or the CRM call failed) is taken over by one push,
+which looks its key up in the CRM first and creates it only when the CRM does not have it.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from connector.batching import chunked
@@ -43,7 +49,7 @@ from connector.scorecards import (
     rows_where_in,
 )
 from connector.scoring import ScoringConfig
-from connector.storage import Account, Contact, FollowUp, Scorecard
+from connector.storage import Account, Contact, FollowUp, Scorecard, utcnow
 from connector.storage.bulk import upsert_insert
 from connector.storage.conflicts import retry_transaction
 from connector.sync.identity import verify_connection
@@ -120,6 +126,12 @@ class _Pending:
     trigger_key: str | None = None
 
 
+#: How long the worker that claimed a follow-up task alone may send it (the outbox lease in a
+#: deployment, CX360_OUTBOX_LEASE_SECONDS): longer than a CRM call and than the CRM's search
+#: index lag, so a look-up after it finds a task that was created.
+TASK_LEASE = timedelta(seconds=300)
+
+
 class Pusher:
     def __init__(
         self,
@@ -131,8 +143,10 @@ class Pusher:
         now: datetime,
         dry_run: bool = False,
         full: bool = False,
+        task_lease: timedelta = TASK_LEASE,
     ) -> None:
         self.session = session
+        self.task_lease = task_lease
         self.adapter = adapter
         self.mapping = mapping
         self.scoring = scoring
@@ -406,16 +420,16 @@ class Pusher:
 
         One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the batch: a pair claimed before
         (an earlier run, a duplicate delivery) returns no row and is not sent. Each row keeps
-        the task as sent, and the task carries a key the CRM keeps unique: a worker killed
-        between the claim and the CRM's answer leaves the row pending, and a later push sends
-        it again (``_resend_pending``), so the CRM updates the task it may already have made
-        instead of adding a second one.
+        the task as sent and a lease: a worker killed between the claim and recording the
+        CRM's answer leaves the row pending, and a push after the lease looks the task's key
+        up before sending it again (``_resend_pending``).
         """
         if not tasked:
             return []
+        lease_until = utcnow() + self.task_lease
         values = [
             {"contact_id": p.subject_id, "trigger_key": p.trigger_key or "",
-             "payload": task_payload(p.task), "created_at": self.now}
+             "payload": task_payload(p.task), "created_at": self.now, "lease_until": lease_until}
             for p in tasked if p.task is not None
         ]  # fmt: skip
         insert = upsert_insert(self.session, FollowUp).on_conflict_do_nothing(
@@ -423,8 +437,11 @@ class Pusher:
         )
         return list(self.session.scalars(insert.returning(FollowUp), values))
 
-    def _send_tasks(self, rows: list[FollowUp], report: PushReport) -> None:
-        """Send the claimed tasks and record each answer.
+    def _send_tasks(
+        self, rows: list[FollowUp], report: PushReport, *, look_up: bool = False
+    ) -> None:
+        """Send the claimed tasks and record each answer; with ``look_up`` (tasks taken over
+        after their lease), a task the CRM already has under its key is recorded, not sent.
 
         Created: the CRM's id is kept. Refused for a transient reason: the row stays pending
         and the contact's next push sends it again. Rejected (the CRM refuses this task as it
@@ -433,7 +450,16 @@ class Pusher:
         lists it among its rejections.
         """
         bound = self._bound_to_current_records(rows)
+        if look_up and bound:
+            found = self.adapter.find_tasks([str(task.key) for _, task in bound if task.key])
+            for row, task in bound:
+                if task.key in found:
+                    row.crm_task_id = found[task.key]
+                    log.info("follow-up task for contact %s found in the CRM as %s",
+                             row.contact_id, row.crm_task_id)  # fmt: skip
+            bound = [(row, task) for row, task in bound if row.crm_task_id is None]
         if not bound:
+            self.session.commit()
             return
         rows = [row for row, _ in bound]
         outcomes = self.adapter.create_tasks([task for _, task in bound])
@@ -499,12 +525,14 @@ class Pusher:
     def _resend_pending(self, contact_ids: Sequence[int], report: PushReport) -> None:
         """Send again the claimed tasks of these contacts that never got the CRM's answer.
 
-        Safe at any time: the CRM keeps the key unique, so a task that did arrive is updated
-        (to the same values), not added again. A task the CRM rejected is not sent again.
+        Only a task whose lease has run out is taken over, by one push (a conditional update
+        that renews the lease); it is looked up by its key first, so a task the CRM did create
+        is recorded, not created again. A task under another worker's lease leaves its
+        contact to be pushed again later. A task the CRM rejected is not sent again.
         """
-        rows: list[FollowUp] = []
+        pending: list[FollowUp] = []
         for chunk in chunked(sorted(contact_ids), CHUNK):
-            rows.extend(
+            pending.extend(
                 self.session.scalars(
                     select(FollowUp).where(
                         FollowUp.contact_id.in_(chunk),
@@ -514,9 +542,28 @@ class Pusher:
                     )
                 )
             )
+        if not pending:
+            return
+        now = utcnow()
+        taken = set(
+            self.session.scalars(
+                update(FollowUp)
+                .where(
+                    FollowUp.id.in_([r.id for r in pending]),
+                    FollowUp.crm_task_id.is_(None),
+                    or_(FollowUp.lease_until.is_(None), FollowUp.lease_until <= now),
+                )
+                .values(lease_until=now + self.task_lease)
+                .returning(FollowUp.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        self.session.commit()
+        report.retry_contacts |= {r.contact_id for r in pending if r.id not in taken}
+        rows = [r for r in pending if r.id in taken]
         if rows:
             self._stale_records(self._load(Contact, [r.contact_id for r in rows]), report)
-        self._send_tasks(rows, report)
+        self._send_tasks(rows, report, look_up=True)
 
     # -- the whole push --------------------------------------------------------------------
 

@@ -165,6 +165,11 @@ def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime)
     run.status = "partial" if report.rejections or report.retry_contacts else "succeeded"
 
 
+def outbox_lease(config: Mapping[str, Any]) -> timedelta:
+    """How long a claimed change, and a claimed follow-up task, is one worker's to push."""
+    return timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
+
+
 def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str) -> dict[str, Any]:
     """Push changed subjects, record the run, and mark their outbox rows done."""
     config = current_app.config
@@ -180,7 +185,8 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
     session = db.sessions()
     try:
         again, _ = unmatched_due(session, now=started, every=UNMATCHED_RECHECK, skip=contact_ids)
-        pusher = Pusher(session, adapter, mapping, ScoringConfig.from_config(config), now=started)
+        pusher = Pusher(session, adapter, mapping, ScoringConfig.from_config(config), now=started,
+                        task_lease=outbox_lease(config))  # fmt: skip
         report = pusher.push([*contact_ids, *again], account_ids)
         outbox.complete(
             session,
@@ -268,7 +274,7 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
         run.heartbeat_at = started
         session.commit()  # running, with its lease, from now on
         keeper = LeaseKeeper(db, run_id, run_lease(config)).start()
-        lease = timedelta(seconds=int(config["CX360_OUTBOX_LEASE_SECONDS"]))
+        lease = outbox_lease(config)
         if run.rematch and not run.dry_run:
             log.warning("sync run %s: rematching to %s", run_id,
                         rematch(session, adapter, now=started))  # fmt: skip
@@ -292,6 +298,7 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
                     now=utcnow(),
                     dry_run=run.dry_run,
                     full=full,
+                    task_lease=lease,
                 )
                 part = pusher.push(
                     ids if subject == "contact" else [], ids if subject == "account" else []

@@ -1,8 +1,12 @@
 """CRM objects in batches of up to 100 (``/crm/v3/objects/<type>/batch/...``): read, create,
-update, upsert by a unique property, archive. The good inputs are applied and the bad ones
-reported per input: 207 Multi-Status when any failed."""
+update, upsert by a unique property, archive. Every input is checked before any is applied:
+with an ``objectWriteTraceId`` on every input the good ones are applied and the bad ones
+reported per input (207 Multi-Status); without, one bad input refuses the whole batch."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from crm_sandbox.hubspot.calls import Call, batch_inputs, batch_reply
 from crm_sandbox.hubspot.errors import InputError, hs_error
@@ -13,6 +17,7 @@ from crm_sandbox.routing import Routes
 BATCH = "/crm/v3/objects/<object_type>/batch"
 
 routes = Routes()
+T = TypeVar("T")
 
 
 def _no_duplicates(keys: list[str]) -> None:
@@ -66,23 +71,64 @@ def read(call: Call, object_type: str) -> Reply:
     return batch_reply(results, errors, started)
 
 
+def _traced(inputs: list[dict[str, Any]]) -> bool:
+    """Whether every input carries an ``objectWriteTraceId``: only then does HubSpot answer
+    per input (207 Multi-Status); otherwise one bad input refuses the whole batch
+    (developers.hubspot.com/docs/api-reference/error-handling, "Multi-status errors")."""
+    return bool(inputs) and all(i.get("objectWriteTraceId") for i in inputs)
+
+
+def _refused(item: dict[str, Any], exc: InputError) -> InputError:
+    """One input's error, naming the input's trace id as HubSpot's per-input errors do."""
+    trace_id = item.get("objectWriteTraceId")
+    if trace_id:
+        exc.context = {**exc.context, "objectWriteTraceId": [str(trace_id)]}
+    return exc
+
+
+def _checked(
+    inputs: list[dict[str, Any]], check: Callable[[dict[str, Any]], T]
+) -> tuple[list[tuple[dict[str, Any], T]], list[InputError]]:
+    """Every input checked before any is applied: the good ones with what ``check`` made of
+    them, and the errors. Untraced inputs with an error refuse the whole batch, nothing
+    applied."""
+    good, errors = [], []
+    for item in inputs:
+        try:
+            good.append((item, check(item)))
+        except InputError as exc:
+            errors.append(_refused(item, exc))
+    if errors and not _traced(inputs):
+        raise errors[0].http()
+    return good, errors
+
+
+def _written(
+    call: Call,
+    object_type: str,
+    record: dict[str, Any],
+    values: dict[str, str | None],
+    item: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    trace_id = item.get("objectWriteTraceId")
+    extra = {**(extra or {}), **({"objectWriteTraceId": trace_id} if trace_id else {})}
+    return call.render_written(object_type, record, values, extra or None)
+
+
 @routes.post(f"{BATCH}/create", "{object_type}.batch_create")
 def create(call: Call, object_type: str) -> Reply:
     started = now_iso()
-    results, errors = [], []
-    for item in batch_inputs(call.json_object()):
-        trace_id = item.get("objectWriteTraceId")
-        try:
-            values = call.data.check(object_type, item.get("properties") or {}, None)
-            links = call.data.check_associations(object_type, item.get("associations"))
-        except InputError as exc:
-            if trace_id:
-                exc.context = {**exc.context, "objectWriteTraceId": [str(trace_id)]}
-            errors.append(exc)
-            continue
+
+    def check(item: dict[str, Any]) -> tuple[dict[str, str | None], Any]:
+        values = call.data.check(object_type, item.get("properties") or {}, None)
+        return values, call.data.check_associations(object_type, item.get("associations"))
+
+    good, errors = _checked(batch_inputs(call.json_object()), check)
+    results = []
+    for item, (values, links) in good:
         record = call.data.create(object_type, values, links)
-        extra = {"objectWriteTraceId": trace_id} if trace_id else None
-        results.append(call.render_written(object_type, record, values, extra))
+        results.append(_written(call, object_type, record, values, item))
     return batch_reply(results, errors, started, ok_status=201)
 
 
@@ -91,26 +137,28 @@ def update(call: Call, object_type: str) -> Reply:
     started = now_iso()
     inputs = batch_inputs(call.json_object())
     _no_duplicates([str(i.get("id", "")) for i in inputs])
-    results, errors = [], []
-    for item in inputs:
+
+    def check(item: dict[str, Any]) -> tuple[str, dict[str, str | None]]:
         key = str(item.get("id", ""))
         id_property = item.get("idProperty")
+        if id_property and id_property not in call.data.properties[object_type]:
+            raise InputError(
+                "VALIDATION_ERROR", f'Property "{id_property}" does not exist', {"ids": [key]}
+            )
+        rid = call.data.find(object_type, id_property, key)
+        if rid is None:
+            raise _missing(object_type, key)
         try:
-            if id_property and id_property not in call.data.properties[object_type]:
-                raise InputError(
-                    "VALIDATION_ERROR",
-                    f'Property "{id_property}" does not exist',
-                    {"ids": [key]},
-                )
-            rid = call.data.find(object_type, id_property, key)
-            if rid is None:
-                raise _missing(object_type, key)
-            values = call.data.check(object_type, item.get("properties") or {}, rid)
+            return rid, call.data.check(object_type, item.get("properties") or {}, rid)
         except InputError as exc:
-            errors.append(exc)
-            continue
+            exc.context = {"ids": [key], **exc.context}
+            raise
+
+    good, errors = _checked(inputs, check)
+    results = []
+    for item, (rid, values) in good:
         record = call.data.update(object_type, rid, values)
-        results.append(call.render_written(object_type, record, values))
+        results.append(_written(call, object_type, record, values, item))
     return batch_reply(results, errors, started)
 
 
@@ -119,9 +167,7 @@ def upsert(call: Call, object_type: str) -> Reply:
     started = now_iso()
     inputs = batch_inputs(call.json_object())
     _no_duplicates([str(i.get("id", "")).lower() for i in inputs])
-    results, errors = [], []
     for item in inputs:
-        key = str(item.get("id", ""))
         id_property = item.get("idProperty") or "hs_object_id"
         prop = call.data.properties[object_type].get(id_property)
         if prop is None or not prop["hasUniqueValue"]:
@@ -131,6 +177,10 @@ def upsert(call: Call, object_type: str) -> Reply:
                 f"Property {id_property} is not a unique "
                 "identifier property and cannot be used as idProperty",
             )
+
+    def check(item: dict[str, Any]) -> tuple[str | None, dict[str, str | None]]:
+        key = str(item.get("id", ""))
+        id_property = item.get("idProperty") or "hs_object_id"
         try:
             rid = call.data.find(object_type, id_property, key)
             props = dict(item.get("properties") or {})
@@ -138,17 +188,20 @@ def upsert(call: Call, object_type: str) -> Reply:
                 if id_property == "hs_object_id":
                     raise _missing(object_type, key)
                 props.setdefault(id_property, key)
-            values = call.data.check(object_type, props, rid)
+            return rid, call.data.check(object_type, props, rid)
         except InputError as exc:
             if not exc.context:
                 exc.context = {"ids": [key]}
-            errors.append(exc)
-            continue
+            raise
+
+    good, errors = _checked(inputs, check)
+    results = []
+    for item, (rid, values) in good:
         if rid is None:
             record = call.data.create(object_type, values)
         else:
             record = call.data.update(object_type, rid, values)
-        results.append(call.render_written(object_type, record, values, {"new": rid is None}))
+        results.append(_written(call, object_type, record, values, item, {"new": rid is None}))
     return batch_reply(results, errors, started)
 
 

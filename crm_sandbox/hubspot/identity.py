@@ -66,6 +66,23 @@ def authorization_code(call: Call, access_token: str, lifetime: float) -> bool:
 @routes.get("/oauth/v1/access-tokens/<token>", "oauth.token_info", public=True)
 def token_info(call: Call, token: str) -> Reply:
     grant = signin.token_grant(token)
+    controls = call.controls
+    if grant is None and controls.check_token("hubspot", token) == "ok":
+        # an access token cx360 got for the app's refresh token: the app's scopes
+        return Reply(
+            200,
+            {
+                "token": token,
+                "user": "integration@sandbox.example",
+                "hub_domain": f"portal-{controls.credentials.hubspot_portal_id}.sandbox.example",
+                "scopes": list(controls.credentials.hubspot_scopes),
+                "hub_id": controls.credentials.hubspot_portal_id,
+                "app_id": signin.HUBSPOT_APP_ID,
+                "expires_in": 1800,
+                "user_id": 2_020_202,
+                "token_type": "access",
+            },
+        )
     if grant is None:
         missing = {"status": "error", "message": "Token not found", "category": "OBJECT_NOT_FOUND"}
         return Reply(404, {**missing, "correlationId": correlation_id()})

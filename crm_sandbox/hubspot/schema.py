@@ -352,9 +352,27 @@ def validate_value(prop: Property | None, name: str, value: Any) -> str | None:
     return text
 
 
-def validate_definition(body: dict[str, Any], groups: dict[str, Any]) -> list[str]:
+#: The objects HubSpot documents unique-value properties for: companies, deals, tickets and
+#: custom objects, and contacts since the developer changelog "Unique Properties support for
+#: newly created Contact properties" (developers.hubspot.com/changelog/unique-properties-for-
+#: contacts). Nothing documents them for activities (tasks, notes): refused there (strict).
+UNIQUE_VALUE_OBJECTS = frozenset({"contacts", "companies", "deals", "tickets"})
+
+
+def unique_values_allowed(object_type: str) -> bool:
+    """Whether a property of ``object_type`` may have ``hasUniqueValue`` (custom objects'
+    type ids start with ``2-``)."""
+    return object_type in UNIQUE_VALUE_OBJECTS or object_type.startswith("2-")
+
+
+def validate_definition(
+    body: dict[str, Any], groups: dict[str, Any], object_type: str
+) -> list[str]:
     """Problems with a property definition (empty when it can be created)."""
     problems = []
+    if body.get("hasUniqueValue") and not unique_values_allowed(object_type):
+        singular = SINGULAR.get(object_type, object_type)
+        problems.append(f"hasUniqueValue is not supported for objectType {singular}")
     for required in ("name", "label", "type", "fieldType", "groupName"):
         if not body.get(required):
             problems.append(f"{required} is required")

@@ -28,6 +28,7 @@ from crm_sandbox.hubspot import (
     oauth,
     objects,
     properties,
+    scopes,
     search,
 )
 from crm_sandbox.hubspot.calls import Call
@@ -37,7 +38,7 @@ from crm_sandbox.hubspot.schema import ALIASES
 from crm_sandbox.replies import HttpError, Reply, correlation_id
 from crm_sandbox.routing import Route, Router
 
-MODULES = (oauth, identity, account, objects, batch, search, associations, properties)
+MODULES = (oauth, identity, scopes, account, objects, batch, search, associations, properties)
 ROUTER = Router(module.routes for module in MODULES)
 UNAUTHENTICATED = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
@@ -92,6 +93,9 @@ class HubSpotSurface:
         if route.public:
             return route.handler(call, **args)
         self._authenticate(request)
+        needed = scopes.required_scope(route.endpoint, args)
+        if needed and needed not in controls.credentials.hubspot_scopes:
+            raise scopes.missing_scopes(needed)
         violated, headers = controls.hubspot_admit(search=route.endpoint.endswith(".search"))
         if violated is None and controls.take_burst("hubspot", "burst_429"):
             # a 429 means the window is used up: HubSpot reports no requests remaining
@@ -115,7 +119,17 @@ class HubSpotSurface:
         with self.lock:
             reply = route.handler(call, **args)
         reply.headers.update(headers)
+        endpoint = route.endpoint.format(object_type=args.get("object_type"))
+        if faults.holds(endpoint):
+            self._hold(endpoint, faults.hold_reply_ms)
         return reply
+
+    def _hold(self, endpoint: str, milliseconds: float) -> None:
+        """Hold an applied call's reply (the ``hold_reply_*`` faults) until the time is up or
+        the fault is cleared."""
+        until = time.monotonic() + milliseconds / 1000
+        while time.monotonic() < until and self.controls.faults["hubspot"].holds(endpoint):
+            time.sleep(0.05)
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")

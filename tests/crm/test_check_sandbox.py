@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hubspot import HubSpot
 
 from connector.cli import main
 from crm_sandbox import SandboxServer
+from crm_sandbox.control import HUBSPOT_SCOPES
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +92,82 @@ def test_given_unreachable_crm_url_when_checking_then_url_and_cause_named(
     assert len(failures) == 1, result.output
     assert f"{setting}={url}" in failures[0]
     assert named in failures[0]
+
+
+@pytest.mark.parametrize(
+    "missing", [("crm.objects.contacts.write",), ("crm.objects.contacts.write",
+                                                  "crm.schemas.companies.write")]
+)  # fmt: skip
+def test_given_token_without_write_or_task_scopes_when_checking_then_scopes_and_setting_named(
+    sandbox: SandboxServer, missing: tuple[str, ...], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """``check`` reads the private app token's scopes as HubSpot documents it (``POST
+    /oauth/v2/private-apps/get/access-token-info``, https://developers.hubspot.com/docs/api/
+    private-apps): a token that can read but not write contacts (nor create tasks, which need
+    crm.objects.contacts.write: https://developers.hubspot.com/docs/api-reference/latest/crm/
+    activities/tasks/guide) fails with one line naming the scopes and the setting."""
+    settings = {**sandbox.client_settings(), "CX360_CRM": "hubspot"}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    sandbox.admin.set_credentials(hubspot_scopes=[s for s in HUBSPOT_SCOPES if s not in missing])
+    try:
+        result = CliRunner().invoke(main, ["check"])
+    finally:
+        sandbox.admin.set_credentials(hubspot_scopes=list(HUBSPOT_SCOPES))
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    failures = [line for line in result.output.splitlines() if "[FAIL]" in line]
+    assert len(failures) == 1, result.output
+    assert "HUBSPOT_ACCESS_TOKEN" in failures[0]
+    assert all(scope in failures[0] for scope in missing), failures[0]
+    assert "Traceback" not in result.output
+    assert settings["HUBSPOT_ACCESS_TOKEN"] not in result.output
+
+
+def test_given_token_with_every_scope_when_checking_then_scopes_ok(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in {**sandbox.client_settings(), "CX360_CRM": "hubspot"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["check"])
+
+    assert "[  ok] permissions: the token holds every scope cx360 needs" in result.output
+
+
+def test_given_archived_follow_up_key_when_checking_and_dry_running_then_both_say_restore_it(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An archived property is in HubSpot's recycling bin, listed with ``archived=true``
+    (https://developers.hubspot.com/docs/api-reference/latest/crm/properties/delete-property);
+    the v3 API cannot restore it, so ``check`` reports it and ``install --dry-run`` (and
+    ``install``) stop with the same steps, instead of trying to create it again."""
+    settings = {**sandbox.client_settings(), "CX360_CRM": "hubspot"}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["install"]).exit_code == 0
+    client = HubSpot(
+        access_token=settings["HUBSPOT_ACCESS_TOKEN"],
+        host=settings["HUBSPOT_BASE_URL"],
+        ssl_ca_cert=settings["CX360_CRM_CA_BUNDLE"],
+    )
+    client.crm.properties.core_api.archive("tasks", "cx360_follow_up_key")
+    try:
+        checked = runner.invoke(main, ["check"])
+        planned = runner.invoke(main, ["install", "--dry-run"])
+    finally:
+        sandbox.admin.reset()
+
+    assert checked.exit_code == 1, checked.output
+    failures = [line for line in checked.output.splitlines() if "[FAIL]" in line]
+    assert len(failures) == 1, checked.output
+    assert "cx360_follow_up_key is archived" in failures[0] and "Restore" in failures[0]
+    assert planned.exit_code == 1, planned.output
+    assert "cx360_follow_up_key is archived" in planned.output
+    assert "Traceback" not in checked.output + planned.output

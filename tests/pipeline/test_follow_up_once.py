@@ -3,8 +3,9 @@
 The two windows a kill -9 can hit, reproduced deterministically in process:
 - the CRM created the task, but the worker died before recording its id;
 - the claim was committed, but the worker died before the CRM call.
-In both, the next push of the contact sends the claimed task again; the CRM dedupes it on the
-task's follow-up key, so there is exactly one task either way.
+In both, once the claim's lease has run out, the next push of the contact looks the task's
+follow-up key up in the CRM: it records the task it finds and creates only the one the CRM
+never got, so there is exactly one task either way (without a unique key on tasks).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def test_given_worker_died_around_task_creation_when_pushed_again_then_exactly_o
         created_not_recorded, claimed_not_created = rows[0], rows[1]
         lost_task_id = str(claimed_not_created.crm_task_id)
         for row in (created_not_recorded, claimed_not_created):
-            session.get(FollowUp, row.id).crm_task_id = None  # type: ignore[union-attr]
+            died = session.get(FollowUp, row.id)
+            assert died is not None
+            died.crm_task_id, died.lease_until = None, utcnow()  # the lease ran out
     delete_crm_task(pipeline, lost_task_id)  # the CRM never got this one
     assert len(sandbox.admin.records(crm, TASK_OBJECT[crm])) == len(tasks) - 1
 

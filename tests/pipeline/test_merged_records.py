@@ -35,7 +35,7 @@ from sqlalchemy import select
 from connector.app import database
 from connector.crm.factory import adapter_from_config
 from connector.crm.mapping import load_mapping
-from connector.storage import Account, Contact, FollowUp, Scorecard
+from connector.storage import Account, Contact, FollowUp, Scorecard, utcnow
 from crm_sandbox import SandboxServer
 from tests.pipeline.conftest import Pipeline, make_pipeline
 from tests.pipeline.test_connection_identity import (
@@ -116,8 +116,12 @@ def test_given_hubspot_merge_then_old_ids_read_as_new_record_and_writes_to_them_
         assert read.properties["email"] == "eins@merge.example"  # the primary's value wins
         assert set(read.properties["hs_merged_object_ids"].split(";")) == {first, second}
     update = BatchInputSimplePublicObjectBatchInput(
-        inputs=[SimplePublicObjectBatchInput(id=second, properties={"firstname": "X"})]
-    )
+        inputs=[
+            SimplePublicObjectBatchInput(
+                id=second, object_write_trace_id=second, properties={"firstname": "X"}
+            )
+        ]
+    )  # as cx360 sends it: traced, so refused per input
     reply = client.crm.contacts.batch_api.update(update, _preload_content=False)
     body = json.loads(reply.data)
     assert reply.status == 207 and body["errors"][0]["category"] == "OBJECT_NOT_FOUND"
@@ -165,7 +169,7 @@ def test_given_pending_follow_up_when_contact_merged_then_task_lands_on_survivin
         row = session.scalars(select(FollowUp).order_by(FollowUp.id)).first()
         assert row is not None and row.crm_task_id
         contact_id, lost_task = row.contact_id, str(row.crm_task_id)
-        row.crm_task_id = None  # claimed, never created
+        row.crm_task_id, row.lease_until = None, utcnow()  # claimed, never created, lease over
         contact = session.get(Contact, contact_id)
         assert contact is not None and contact.crm_id
         merged_away = str(contact.crm_id)

@@ -25,10 +25,12 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.contacts.exceptions import NotFoundException, UnauthorizedException
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInputForCreate
+from hubspot.crm.objects.tasks import ApiException as TasksApiException
 from hubspot.crm.properties import ApiException as PropertiesApiException
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from crm_sandbox import SandboxServer
+from crm_sandbox.control import HUBSPOT_SCOPES
 
 BEN = "ben.weber@acme-maschinenbau.de"
 MARIE = "marie.lange@nordlicht-logistik.de"
@@ -193,26 +195,76 @@ def test_given_new_contacts_when_batch_created_then_201_with_ids(hs: HubSpot) ->
     assert type(reply).__name__ == "BatchResponseSimplePublicObject"  # not the WithErrors shape
 
 
-def test_given_one_bad_input_when_batch_updated_then_207_others_applied(hs: HubSpot) -> None:
+def test_given_one_bad_traced_input_when_batch_updated_then_207_others_applied(
+    hs: HubSpot,
+) -> None:
+    """With an ``objectWriteTraceId`` on every input HubSpot answers per input, 207
+    Multi-Status, each error naming its input's trace id
+    (https://developers.hubspot.com/docs/api-reference/error-handling, "Multi-status
+    errors")."""
     install(hs)
     ben, marie = contact(hs, BEN), contact(hs, MARIE)
     reply, status, _ = hs.crm.contacts.batch_api.update_with_http_info(
         BatchInputSimplePublicObjectBatchInput(
             inputs=[
-                {"id": ben.id, "properties": {"cx_nps_category": "detractor"}},
-                {"id": marie.id, "properties": {"cx_nps_category": "fan"}},
-                {"id": "999999", "properties": {"cx_nps_category": "passive"}},
+                {"id": ben.id, "objectWriteTraceId": "t-ben",
+                 "properties": {"cx_nps_category": "detractor"}},
+                {"id": marie.id, "objectWriteTraceId": "t-marie",
+                 "properties": {"cx_nps_category": "fan"}},
+                {"id": "999999", "objectWriteTraceId": "t-gone",
+                 "properties": {"cx_nps_category": "passive"}},
             ]
         )
-    )
+    )  # fmt: skip
     # CRM_API_NOTES: 207 with numErrors and errors[{status,category,message,context:{ids}}]
     assert status == 207 and reply.num_errors == 2
     by_category = {e.category: e for e in reply.errors}
-    assert by_category["VALIDATION_ERROR"].context == {"ids": [marie.id]}
+    assert by_category["VALIDATION_ERROR"].context == {
+        "ids": [marie.id], "objectWriteTraceId": ["t-marie"]
+    }  # fmt: skip
     assert by_category["VALIDATION_ERROR"].errors[0].code == "INVALID_OPTION"
-    assert by_category["OBJECT_NOT_FOUND"].context == {"ids": ["999999"]}
-    assert [r.id for r in reply.results] == [ben.id]
+    assert by_category["OBJECT_NOT_FOUND"].context == {
+        "ids": ["999999"], "objectWriteTraceId": ["t-gone"]
+    }  # fmt: skip
+    assert [(r.id, r.object_write_trace_id) for r in reply.results] == [(ben.id, "t-ben")]
     assert contact(hs, BEN, "cx_nps_category").properties["cx_nps_category"] == "detractor"
+
+
+@pytest.mark.parametrize("action", ["create", "update"])
+def test_given_one_bad_input_without_trace_ids_when_batch_written_then_400_nothing_applied(
+    hs: HubSpot, action: str
+) -> None:
+    """Without ``objectWriteTraceId`` one bad input refuses the whole batch: HubSpot
+    answers per input only when each input carries one
+    (https://developers.hubspot.com/docs/api-reference/error-handling, "Multi-status
+    errors"); the docs are silent on what is applied, so nothing is (strict)."""
+    install(hs)
+    ben = contact(hs, BEN)
+    before = len(hs.crm.contacts.basic_api.get_page(limit=100).results)
+    with pytest.raises(ContactsApiException) as raised:
+        if action == "update":
+            hs.crm.contacts.batch_api.update(
+                BatchInputSimplePublicObjectBatchInput(
+                    inputs=[
+                        {"id": ben.id, "properties": {"cx_nps_category": "detractor"}},
+                        {"id": ben.id + "0", "properties": {"cx_nps_category": "fan"}},
+                    ]
+                )
+            )
+        else:
+            hs.crm.contacts.batch_api.create(
+                BatchInputSimplePublicObjectBatchInputForCreate(
+                    inputs=[
+                        {"properties": {"email": "new@example.com"}, "associations": []},
+                        {"properties": {"email": "bad@example.com", "cx_nps_category": "fan"},
+                         "associations": []},
+                    ]
+                )
+            )  # fmt: skip
+    assert raised.value.status in {400, 404}
+    assert body_of(raised.value)["category"] in {"VALIDATION_ERROR", "OBJECT_NOT_FOUND"}
+    assert contact(hs, BEN, "cx_nps_category").properties.get("cx_nps_category") in (None, "")
+    assert len(hs.crm.contacts.basic_api.get_page(limit=100).results) == before
 
 
 def test_given_known_and_new_emails_when_batch_upserted_then_new_flags(hs: HubSpot) -> None:
@@ -524,6 +576,43 @@ def test_given_incompatible_field_type_when_property_created_then_400(hs: HubSpo
     assert raised.value.status == 400 and body_of(raised.value)["category"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize("object_type", ["tasks", "notes"])
+def test_given_activity_when_unique_property_created_then_400_validation_error(
+    hs: HubSpot, object_type: str
+) -> None:
+    """HubSpot documents unique-value properties for companies, deals, tickets and custom
+    objects, and for new contact properties
+    (https://developers.hubspot.com/changelog/unique-properties-for-contacts); nothing
+    documents them on activities, so the sandbox refuses ``hasUniqueValue`` there (strict)
+    with HubSpot's validation error shape."""
+    with pytest.raises(PropertiesApiException) as raised:
+        hs.crm.properties.core_api.create(
+            object_type,
+            PropertyCreate(name="cx_key", label="Key", type="string", field_type="text",
+                           group_name=f"{object_type[:-1]}information", has_unique_value=True),
+        )  # fmt: skip
+    body = body_of(raised.value)
+    assert raised.value.status == 400 and body["category"] == "VALIDATION_ERROR"
+    assert "hasUniqueValue" in body["message"]
+    names = {p.name for p in hs.crm.properties.core_api.get_all(object_type).results}
+    assert "cx_key" not in names
+
+
+@pytest.mark.parametrize("object_type", ["contacts", "companies"])
+def test_given_contact_or_company_when_unique_property_created_then_it_is_unique(
+    hs: HubSpot, object_type: str
+) -> None:
+    """Unique-value properties where HubSpot documents them
+    (https://developers.hubspot.com/changelog/unique-properties-for-contacts)."""
+    group = "contactinformation" if object_type == "contacts" else "companyinformation"
+    made = hs.crm.properties.core_api.create(
+        object_type,
+        PropertyCreate(name="cx_ext_id", label="Ext id", type="string", field_type="text",
+                       group_name=group, has_unique_value=True),
+    )  # fmt: skip
+    assert made.has_unique_value is True
+
+
 def test_given_task_properties_when_listed_then_task_fields_present(hs: HubSpot) -> None:
     names = {p.name for p in hs.crm.properties.core_api.get_all("tasks").results}
     assert {
@@ -534,6 +623,52 @@ def test_given_task_properties_when_listed_then_task_fields_present(hs: HubSpot)
         "hs_task_priority",
         "hubspot_owner_id",
     } <= names
+
+
+# ------------------------------------------------------------------------ scopes
+def test_given_token_without_write_scope_when_writing_then_403_missing_scopes_reads_work(
+    hs: HubSpot, sandbox: SandboxServer
+) -> None:
+    """A call outside the token's scopes answers 403 ``MISSING_SCOPES`` naming the scopes
+    that would do (https://developers.hubspot.com/docs/api-reference/error-handling, "403
+    Forbidden"); tasks need the contacts' object scopes
+    (https://developers.hubspot.com/docs/api-reference/latest/crm/activities/tasks/guide)."""
+    read_only = [s for s in HUBSPOT_SCOPES if not s.endswith(".write")]
+    sandbox.admin.set_credentials(hubspot_scopes=read_only)  # the reset restores them
+    ben = contact(hs, BEN)  # reading is in scope
+    writes = (
+        lambda: hs.crm.contacts.basic_api.update(
+            ben.id, SimplePublicObjectInput(properties={"firstname": "B"})
+        ),
+        lambda: hs.crm.objects.tasks.basic_api.create(
+            ObjectInputForCreate(properties={"hs_task_subject": "x"})
+        ),
+    )
+    for write in writes:
+        with pytest.raises((ContactsApiException, TasksApiException)) as raised:
+            write()
+        body = body_of(raised.value)
+        assert raised.value.status == 403 and body["category"] == "MISSING_SCOPES"
+        assert body["errors"][0]["context"] == {
+            "requiredGranularScopes": ["crm.objects.contacts.write"]
+        }
+
+
+def test_given_private_app_token_when_introspected_then_its_scopes(
+    sandbox: SandboxServer,
+) -> None:
+    """``POST /oauth/v2/private-apps/get/access-token-info`` with ``{"tokenKey": …}`` answers
+    the private app token's ``userId``, ``hubId``, ``appId`` and ``scopes``
+    (https://developers.hubspot.com/docs/api/private-apps); an unknown token is refused."""
+    url = f"{sandbox.url}/oauth/v2/private-apps/get/access-token-info"
+    ca = str(sandbox.ca_path)
+    sandbox.admin.set_credentials(hubspot_scopes=["crm.objects.contacts.read"])
+    info = requests.post(url, json={"tokenKey": "sandbox-hubspot-token"}, verify=ca, timeout=10)
+    assert info.status_code == 200
+    assert set(info.json()) == {"userId", "hubId", "appId", "scopes"}
+    assert info.json()["scopes"] == ["crm.objects.contacts.read"]
+    refused = requests.post(url, json={"tokenKey": "pat-na1-unknown"}, verify=ca, timeout=10)
+    assert refused.status_code == 401
 
 
 # ------------------------------------------------------------------------- OAuth
