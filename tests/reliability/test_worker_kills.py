@@ -111,7 +111,8 @@ def test_given_worker_killed_after_crm_created_tasks_before_recording_them_then_
     pipeline.install()
     load = make_load(sandbox, "hubspot", 40, accounts=4)
     # the CRM applies the task batch, then its answer is held: the worker waits for it
-    sandbox.admin.set_faults("hubspot", hold_reply_ms=120_000,
+    # HubSpot's search lags its writes (CRM_API_NOTES); the claims' lease is longer
+    sandbox.admin.set_faults("hubspot", hold_reply_ms=120_000, search_delay_ms=1_500,
                              hold_reply_endpoint="tasks.batch_create")  # fmt: skip
     request.addfinalizer(lambda: sandbox.admin.clear_faults("hubspot"))
     workers = WorkerGroups(pipeline.env, pipeline.instance)
@@ -127,7 +128,7 @@ def test_given_worker_killed_after_crm_created_tasks_before_recording_them_then_
     claimed, recorded = follow_ups(pipeline.app)
     assert created and claimed >= len(created) and recorded == 0
 
-    sandbox.admin.set_faults("hubspot", hold_reply_ms=0, hold_reply_endpoint="")
+    sandbox.admin.set_faults("hubspot", hold_reply_ms=0, hold_reply_endpoint="")  # search lags on
     workers.start()
     wait_until(
         lambda: (
