@@ -42,6 +42,8 @@ class Faults:
     # never learns what the CRM did.
     hold_reply_ms: float = 0.0
     hold_reply_endpoint: str = ""
+    hold_reply_count: int = 0  # only the first N calls to it are held (0: every call)
+    hold_reply_taken: int = 0  # how many were held
 
     def holds(self, endpoint: str) -> bool:
         return bool(self.hold_reply_ms) and endpoint == self.hold_reply_endpoint
@@ -239,6 +241,16 @@ class Controls:
         with self._lock:
             rate = self.faults[crm].error_rate
             return rate > 0 and self._rng.random() < rate
+
+    def take_hold(self, crm: str) -> bool:
+        """Whether this call's reply is held (the ``hold_reply_*`` faults): every one, or
+        the first ``hold_reply_count``."""
+        with self._lock:
+            faults = self.faults[crm]
+            if faults.hold_reply_count and faults.hold_reply_taken >= faults.hold_reply_count:
+                return False
+            faults.hold_reply_taken += 1
+            return True
 
     def take_burst(self, crm: str, name: str) -> bool:
         with self._lock:

@@ -702,6 +702,15 @@ class HubSpotAdapter:
             [(_trace_id(*item), item[1].record_id) for item in chunk], reply or {}
         )
 
+    def archive_tasks(self, task_ids: Sequence[str]) -> None:
+        for chunk in chunked(list(task_ids), BATCH_LIMIT):
+            body = {"inputs": [{"id": task_id} for task_id in chunk]}
+            self._call(
+                "tasks.batch.archive",
+                lambda c, b: c.crm.objects.tasks.batch_api.archive(b, **self._raw()),
+                body,
+            )
+
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         """The tasks carrying these follow-up keys: key -> task id (the lowest id when a key
         is on several). A search on the key property, 100 values per ``IN`` filter."""

@@ -583,6 +583,13 @@ class SalesforceAdapter:
             )
         return outcomes
 
+    def archive_tasks(self, task_ids: Sequence[str]) -> None:
+        """Delete these tasks (sObject Collections delete, ``allOrNone`` false)."""
+        for chunk in chunked(list(task_ids), COLLECTION_LIMIT):
+            self._restful(
+                "composite/sobjects?allOrNone=false&ids=" + ",".join(chunk), method="DELETE"
+            )
+
     def find_tasks(self, keys: Sequence[str]) -> dict[str, str]:
         """The tasks carrying these follow-up keys: key -> task id (the oldest when a key is
         on several, which the external-id upsert prevents)."""

@@ -216,6 +216,10 @@ class CrmAdapter(Protocol):
         """The CRM tasks carrying these follow-up keys: key -> task id."""
         ...
 
+    def archive_tasks(self, task_ids: Sequence[str]) -> None:
+        """Archive (HubSpot) or delete (Salesforce) these tasks."""
+        ...
+
     def read(
         self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]
     ) -> dict[str, dict[str, Any]]: ...

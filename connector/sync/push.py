@@ -463,10 +463,14 @@ class Pusher:
             return
         rows = [row for row, _ in bound]
         outcomes = self.adapter.create_tasks([task for _, task in bound])
+        self.session.flush()
+        second: list[str] = []
         for row, outcome in zip(rows, outcomes, strict=False):
             if outcome.status == "written":
-                row.crm_task_id = outcome.created_id
-                report.tasks_created += 1
+                if self._record_task(row, str(outcome.created_id)):
+                    report.tasks_created += 1
+                else:
+                    second.append(str(outcome.created_id))
             elif outcome.status == "rejected":
                 row.rejected_at = self.now
                 row.rejection = ": ".join(str(x) for x in (outcome.code, outcome.reason) if x)
@@ -480,6 +484,29 @@ class Pusher:
                 log.warning("follow-up task for contact %s not created, sent again later: %s",
                             row.contact_id, outcome.reason)  # fmt: skip
         self.session.commit()
+        if second:
+            log.warning("archiving %d follow-up task(s) another push created and recorded "
+                        "first: %s", len(second), ", ".join(second))  # fmt: skip
+            self.adapter.archive_tasks(second)
+
+    def _record_task(self, row: FollowUp, task_id: str) -> bool:
+        """Record the CRM's id of the claim's task, unless another push has recorded one
+        meanwhile (it took the claim over after the lease while this worker stalled): then
+        the task just created is a second one (False), and is archived."""
+        recorded = self.session.scalar(
+            update(FollowUp)
+            .where(FollowUp.id == row.id, FollowUp.crm_task_id.is_(None))
+            .values(crm_task_id=task_id)
+            .returning(FollowUp.id)
+            .execution_options(synchronize_session=False)
+        )
+        if recorded is not None:
+            return True
+        # the same task (Salesforce's upsert on the key) is no second one
+        return (
+            self.session.scalar(select(FollowUp.crm_task_id).where(FollowUp.id == row.id))
+            == task_id
+        )
 
     def _bound_to_current_records(
         self, rows: list[FollowUp]

@@ -120,7 +120,7 @@ class HubSpotSurface:
             reply = route.handler(call, **args)
         reply.headers.update(headers)
         endpoint = route.endpoint.format(object_type=args.get("object_type"))
-        if faults.holds(endpoint):
+        if faults.holds(endpoint) and controls.take_hold("hubspot"):
             self._hold(endpoint, faults.hold_reply_ms)
         return reply
 

@@ -583,3 +583,25 @@ def test_given_an_installed_org_when_switching_to_german_values_then_install_add
     )
     assert update.values == {field: "Kritiker"}
     assert adapter.write("contact", [update])[0].status == "written"
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_given_keyed_tasks_when_created_then_found_by_key_and_archived_once_asked(
+    fresh: SandboxServer, crm: str
+) -> None:
+    """What a push taking a claim over relies on: a created task is found by its follow-up
+    key (HubSpot: a search on the key property; Salesforce: SOQL on the external id), and a
+    second task is archived (HubSpot batch archive) or deleted (sObject Collections)."""
+    adapter, _ = _installed(fresh, crm)
+    ref = adapter.resolve_contacts([RecordKey(email="ben.weber@acme-maschinenbau.de")])
+    record = next(iter(ref.values()))
+    tasks = [
+        FollowUpTask("contact", record.crm_id, f"Call {n}", date(2025, 3, 2), key=f"found-{n}")
+        for n in range(2)
+    ]
+    created = adapter.create_tasks(tasks)
+    ids = {t.key: o.created_id for t, o in zip(tasks, created, strict=True)}
+
+    assert adapter.find_tasks(["found-0", "found-1", "found-none"]) == ids
+    adapter.archive_tasks([str(ids["found-0"])])
+    assert adapter.find_tasks(["found-0", "found-1"]) == {"found-1": ids["found-1"]}

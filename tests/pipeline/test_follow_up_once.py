@@ -10,6 +10,7 @@ never got, so there is exactly one task either way (without a unique key on task
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from connector.storage import FollowUp, utcnow
 from connector.sync.push import Pusher
 from tests.pipeline.conftest import Pipeline, make_pipeline
 from tests.pipeline.test_end_to_end import TASK_OBJECT, post_sample, run_sync_now
+from tests.reliability.harness import wait_until
 
 
 def push_contact(pipeline: Pipeline, contact_id: int) -> None:
@@ -128,3 +130,48 @@ def test_given_owner_deactivated_when_pushing_then_task_rejected_reported_and_no
         push_contact(pipeline, contact_id)
     assert task_calls(pipeline) == calls  # a rejected task is not sent again
     assert len(sandbox.admin.records(crm, TASK_OBJECT[crm])) == len(tasks)
+
+
+@pytest.mark.integration
+def test_given_worker_stalled_past_its_lease_when_another_push_took_over_then_one_task_kept(
+    sandbox: Any, request: pytest.FixtureRequest
+):
+    """A worker whose task create is applied but answered only after its lease ran out
+    (stalled, not dead), while another push took the claim over, did not find the task
+    (HubSpot's search lags its writes) and created its own: the push that records second
+    archives the task it made, so one task stays, the one recorded."""
+    pipeline = make_pipeline("hubspot", "embedded", sandbox, request)
+    pipeline.install()
+    post_sample(pipeline, pipeline.headers("ingest"))
+    run_sync_now(pipeline)
+    before = len(sandbox.admin.records("hubspot", TASK_OBJECT["hubspot"]))
+    with database(pipeline.app).session() as session:
+        row = session.scalars(select(FollowUp).order_by(FollowUp.id)).first()
+        assert row is not None and row.crm_task_id
+        follow_up, contact_id, lost = row.id, row.contact_id, str(row.crm_task_id)
+        row.crm_task_id, row.lease_until = None, utcnow()  # never recorded, lease over
+    delete_crm_task(pipeline, lost)  # the CRM never got it either
+    sandbox.admin.set_faults(
+        "hubspot", hold_reply_ms=120_000, hold_reply_count=1,
+        hold_reply_endpoint="tasks.batch_create", search_delay_ms=120_000,
+    )  # fmt: skip
+    request.addfinalizer(lambda: sandbox.admin.clear_faults("hubspot"))
+
+    stalled = threading.Thread(target=push_contact, args=(pipeline, contact_id))
+    stalled.start()  # takes the claim over, creates the task; its answer is held
+    wait_until(lambda: len(sandbox.admin.records("hubspot", TASK_OBJECT["hubspot"])) == before,
+               60, "the stalled push's task to be created")  # fmt: skip
+    with database(pipeline.app).session() as session:
+        taken = session.get(FollowUp, follow_up)
+        assert taken is not None and taken.crm_task_id is None
+        taken.lease_until = utcnow()  # the stall outlasts the lease
+    push_contact(pipeline, contact_id)  # takes over, finds nothing yet, creates and records
+    sandbox.admin.set_faults("hubspot", hold_reply_ms=0, hold_reply_endpoint="")
+    stalled.join(60)
+    assert not stalled.is_alive()
+
+    tasks = sandbox.admin.records("hubspot", TASK_OBJECT["hubspot"])
+    with database(pipeline.app).session() as session:
+        recorded = session.scalar(select(FollowUp.crm_task_id).where(FollowUp.id == follow_up))
+    assert len(tasks) == before
+    assert recorded in {str(t["id"]) for t in tasks}
