@@ -171,3 +171,35 @@ def test_given_archived_follow_up_key_when_checking_and_dry_running_then_both_sa
     assert planned.exit_code == 1, planned.output
     assert "cx360_follow_up_key is archived" in planned.output
     assert "Traceback" not in checked.output + planned.output
+
+
+def test_given_oauth_app_without_write_scope_when_checking_then_scope_and_setting_named(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An OAuth access token's scopes come from ``GET /oauth/v1/access-tokens/{token}``
+    (https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/
+    get-oauth-token-metadata)."""
+    info = sandbox.info()
+    settings = {**sandbox.client_settings(), "CX360_CRM": "hubspot",
+                "HUBSPOT_REFRESH_TOKEN": info["hubspot_refresh_token"],
+                "HUBSPOT_CLIENT_ID": info["hubspot_client_id"],
+                "HUBSPOT_CLIENT_SECRET": info["hubspot_client_secret"]}  # fmt: skip
+    settings.pop("HUBSPOT_ACCESS_TOKEN")
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    sandbox.admin.set_credentials(
+        hubspot_scopes=[s for s in HUBSPOT_SCOPES if s != "crm.objects.companies.write"]
+    )
+    try:
+        result = CliRunner().invoke(main, ["check"])
+    finally:
+        sandbox.admin.set_credentials(hubspot_scopes=list(HUBSPOT_SCOPES))
+
+    assert result.exit_code == 1, result.output
+    failures = [line for line in result.output.splitlines() if "[FAIL]" in line]
+    assert len(failures) == 1, result.output
+    assert "HUBSPOT_REFRESH_TOKEN" in failures[0]
+    assert "crm.objects.companies.write" in failures[0]
+    assert info["hubspot_client_secret"] not in result.output

@@ -257,3 +257,23 @@ def test_given_cx360_task_calls_when_answered_then_task_search_and_association_m
         ),
     )
     assert [r._from.id for r in linked.results] == [task_id]
+
+
+def test_given_an_oauth_access_token_when_its_metadata_read_then_the_model_validates(
+    hs: HubSpot,
+) -> None:
+    """``cx360 check`` reads an OAuth token's scopes from ``GET /oauth/v1/access-tokens/
+    {token}``; the reply is hubspot-api-client's ``AccessTokenInfoResponse``."""
+    token = hs.oauth.tokens_api.create(
+        grant_type="refresh_token",
+        client_id="sandbox-hubspot-client",
+        client_secret="sandbox-hubspot-secret",
+        refresh_token="sandbox-hubspot-refresh",
+    ).access_token
+    tokens = hs.oauth.access_tokens_api
+    info = conforms(
+        tokens,
+        {200: "AccessTokenInfoResponse"},
+        lambda **kw: tokens.get_with_http_info(token, **kw),
+    )
+    assert "crm.objects.contacts.write" in info.scopes
