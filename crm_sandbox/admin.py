@@ -93,5 +93,12 @@ class SandboxAdmin:
         body = {"object": object_name, "master": master, "loser": loser}
         return dict(self._call("POST", "salesforce/merge", body))
 
+    def enable_currencies(
+        self, crm: str, corporate: str, rates: dict[str, float]
+    ) -> dict[str, Any]:
+        """Turn on multiple currencies in one CRM (rates: units per unit of ``corporate``)."""
+        body = {"crm": crm, "corporate": corporate, "rates": rates}
+        return dict(self._call("POST", "currencies", body))
+
     def save(self) -> str:
         return str(self._call("POST", "save")["saved"])

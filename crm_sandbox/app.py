@@ -143,6 +143,16 @@ class SandboxApp:
                     str(body.get("loser", "")),
                 ),
             )  # fmt: skip
+        if (method, action) == ("POST", "currencies"):
+            rates = body.get("rates", {})
+            if not isinstance(rates, dict):
+                raise ValueError("rates must map currency codes to conversion rates")
+            return Reply(
+                200,
+                state.enable_currencies(
+                    str(body.get("crm", "")), str(body.get("corporate", "")), rates
+                ),
+            )
         if (method, action) == ("POST", "save"):
             if self.state_file is None:
                 raise ValueError("this sandbox was started without a state file")

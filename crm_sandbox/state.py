@@ -264,6 +264,28 @@ class SandboxState:
                 raise ValueError(f"{exc.code}: {exc.message}") from None
         return {"object": found["name"], "master": master_id, "merged": loser_id}
 
+    def enable_currencies(self, crm: str, corporate: str, rates: dict[str, Any]) -> dict[str, Any]:
+        """An admin turns on multiple currencies: ``corporate`` (Salesforce) or the company
+        currency (HubSpot) and the others with their rate to it (units per corporate unit)."""
+        codes = [corporate, *rates]
+        bad = [c for c in codes if not (len(c) == 3 and c.isascii() and c.isupper())]
+        if bad:
+            raise ValueError(f"not ISO 4217 currency codes: {', '.join(map(repr, bad))}")
+        try:
+            parsed = {code: float(rate) for code, rate in rates.items()}
+        except (TypeError, ValueError):
+            raise ValueError("every conversion rate must be a number") from None
+        if any(not rate > 0 for rate in parsed.values()):
+            raise ValueError("every conversion rate must be above 0")
+        with self.lock:
+            if crm == "salesforce":
+                self.salesforce.enable_currencies(corporate, parsed)
+            elif crm == "hubspot":
+                self.hubspot.enable_currencies(corporate, parsed)
+            else:
+                raise KeyError(crm)
+        return {"crm": crm, "corporate": corporate, "currencies": sorted(set(codes))}
+
     # -------------------------------------------------------------------- access
     def records(self, crm: str, object_name: str) -> list[dict[str, Any]]:
         """Copies of the stored records of one object, for tests and the demo."""

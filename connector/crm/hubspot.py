@@ -12,7 +12,8 @@ import importlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import urllib3
@@ -22,6 +23,7 @@ from urllib3.util.retry import Retry
 from connector.batching import chunked
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
 from connector.crm.types import (
+    AccountRevenue,
     ApiCallCounter,
     CheckFinding,
     CrmRecordRef,
@@ -33,6 +35,7 @@ from connector.crm.types import (
     RecordUpdate,
     Subject,
     WriteOutcome,
+    revenue_of_groups,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ _API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
     for package in (
         "crm.contacts",
         "crm.companies",
+        "crm.deals",
         "crm.properties",
         "crm.objects.tasks",
         "crm.associations.v4",
@@ -50,8 +54,10 @@ _API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
 )
 _CLIENT_EXCEPTIONS: tuple[type[Exception], ...] = tuple(
     importlib.import_module(f"hubspot.{package}.exceptions").OpenApiException
-    for package in ("crm.contacts", "crm.companies", "crm.properties", "crm.objects.tasks")
-)
+    for package in (
+        "crm.contacts", "crm.companies", "crm.deals", "crm.properties", "crm.objects.tasks"
+    )
+)  # fmt: skip
 # Association type "task to contact" / "task to company" (HUBSPOT_DEFINED).
 _TASK_ASSOCIATION = {"contact": 204, "account": 192}
 #: Tasks property holding cx360's follow-up key (see FollowUpTask.key); a plain property,
@@ -82,6 +88,14 @@ _SEARCH_APIS: dict[str, Callable[[HubSpot], Any]] = {
 }
 #: The ids merged into a record (";"-separated), read to follow a merged-away id.
 MERGED_IDS = "hs_merged_object_ids"
+#: CRM search: at most 200 results a page and 10,000 a query (developers.hubspot.com/docs/api/
+#: crm/search, "Limitations"), so won deals are read in pages keyed by hs_object_id.
+SEARCH_PAGE = 200
+#: Associations batch read: at most 1,000 ids (developers.hubspot.com/changelog/
+#: bug-fix-batch-read-limit-for-hubspot-associations-api).
+ASSOCIATION_READ_LIMIT = 1000
+#: deal -> company "Primary" association type (HUBSPOT_DEFINED).
+PRIMARY_DEAL_COMPANY = 5
 T = TypeVar("T")
 
 
@@ -189,6 +203,7 @@ class HubSpotAdapter:
         self.calls = ApiCallCounter()
         self._batch_apis: dict[tuple[int, str], Any] = {}
         self._identity: str | None = None
+        self._details: dict[str, Any] | None = None
         self._client = self._new_client(token_provider())
 
     def _new_client(self, token: str) -> HubSpot:
@@ -251,6 +266,16 @@ class HubSpotAdapter:
         get-account-details). The client library has no class for it, so the call goes
         through the contacts API's HTTP client (same host, token and CA)."""
         if self._identity is None:
+            body = self._account_details()
+            if not body.get("portalId"):
+                raise FatalCrmError("HubSpot account details name no portalId", kind="request")
+            self._identity = f"hubspot:{body['portalId']}"
+        return self._identity
+
+    def _account_details(self) -> dict[str, Any]:
+        """``GET /account-info/v3/details`` (portal id, ``companyCurrency``,
+        ``additionalCurrencies``), read once per adapter."""
+        if self._details is None:
 
             def details(client: HubSpot) -> Any:
                 api_client = client.crm.contacts.basic_api.api_client
@@ -259,11 +284,8 @@ class HubSpotAdapter:
                     auth_settings=["oauth2"], _return_http_data_only=True, **self._raw(),
                 )  # fmt: skip
 
-            body = self._call("account_info.details", details) or {}
-            if not body.get("portalId"):
-                raise FatalCrmError("HubSpot account details name no portalId", kind="request")
-            self._identity = f"hubspot:{body['portalId']}"
-        return self._identity
+            self._details = dict(self._call("account_info.details", details) or {})
+        return self._details
 
     # ------------------------------------------------------------------ check
     def check(self) -> list[CheckFinding]:
@@ -732,6 +754,144 @@ class HubSpotAdapter:
             str(r["id"]): {f: (r.get("properties") or {}).get(f) for f in fields}
             for r in self._batch_read(subject, crm_ids, fields, None)
         }
+
+    # ------------------------------------------------------------------ revenue
+    #: Accounts per read_account_revenue call the revenue refresh should ask for: the won
+    #: deals are read portal-wide, so one call for all accounts costs the same as one for a few.
+    revenue_batch = 1_000_000
+
+    def read_account_revenue(
+        self, crm_account_ids: Sequence[str], window_days: int
+    ) -> dict[str, AccountRevenue]:
+        """Won deals (``hs_is_closed_won``) closed in the last ``window_days`` days, summed per
+        company by ``deal_currency_code`` (the company currency when a deal has none). The
+        deals come from the CRM search in pages of 200 keyed by ``hs_object_id``; each deal
+        counts for its primary company (or its only one), read with the v4 associations batch
+        read. A company's deals in more than one currency give no amount. Every asked company
+        gets an entry: 0 in the company currency without a won deal.
+
+        The companies' own revenue properties (e.g. ``total_revenue``, HubSpot's "Total
+        Revenue": all closed-won deals ever) are not used: they have no window."""
+        if window_days < 1:
+            raise ValueError(f"window_days must be at least 1, not {window_days}")
+        ids = list(dict.fromkeys(str(i) for i in crm_account_ids))
+        bad = [i for i in ids if not i.isdigit()]
+        if bad:
+            raise ValueError(f"not HubSpot company ids: {', '.join(map(repr, bad[:5]))}")
+        if not ids:
+            return {}
+        home = str(self._account_details().get("companyCurrency") or "")
+        if not home:
+            raise FatalCrmError("HubSpot account details name no companyCurrency", kind="request")
+        deals = self._won_deals(window_days)
+        companies = self._deal_companies(list(deals))
+        wanted = set(ids)
+        sums: dict[str, dict[str | None, tuple[Decimal, int]]] = {}
+        for deal_id, props in deals.items():
+            company = companies.get(deal_id)
+            if company not in wanted:
+                continue
+            currency = props.get("deal_currency_code") or home
+            total, count = sums.setdefault(str(company), {}).get(currency, (Decimal(0), 0))
+            sums[str(company)][currency] = (
+                total + _amount(deal_id, props.get("amount")),
+                count + 1,
+            )
+        return {
+            crm_id: revenue_of_groups(crm_id, sums[crm_id])
+            if crm_id in sums
+            else AccountRevenue(crm_id, Decimal(0), home, 0)
+            for crm_id in ids
+        }
+
+    def _won_deals(self, window_days: int) -> dict[str, dict[str, Any]]:
+        """deal id -> properties of every won deal closed in the window (up to now)."""
+        now = datetime.now(UTC)
+        since = datetime.combine((now - timedelta(days=window_days)).date(), time(), UTC)
+        found: dict[str, dict[str, Any]] = {}
+        last = "0"
+        while True:
+            body = {
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {"propertyName": "hs_is_closed_won", "operator": "EQ", "value": "true"},
+                            {"propertyName": "closedate", "operator": "BETWEEN",
+                             "value": str(int(since.timestamp() * 1000)),
+                             "highValue": str(int(now.timestamp() * 1000))},
+                            {"propertyName": "hs_object_id", "operator": "GT", "value": last},
+                        ]
+                    }
+                ],
+                "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                "properties": ["amount", "closedate", "deal_currency_code"],
+                "limit": SEARCH_PAGE,
+            }  # fmt: skip
+            reply = (
+                self._call(
+                    "deals.search",
+                    lambda c, b: c.crm.deals.search_api.do_search(b, **self._raw()),
+                    body,
+                )
+                or {}
+            )
+            results = reply.get("results") or []
+            for record in results:
+                found[str(record["id"])] = dict(record.get("properties") or {})
+            if not results or not (reply.get("paging") or {}).get("next"):
+                return found
+            last = str(results[-1]["id"])
+
+    def _deal_companies(self, deal_ids: Sequence[str]) -> dict[str, str]:
+        """deal id -> the company it counts for: its primary company, else its only one
+        (a deal with several companies and none primary counts for none)."""
+        found: dict[str, str] = {}
+        for chunk in chunked(list(deal_ids), ASSOCIATION_READ_LIMIT):
+            body = {"inputs": [{"id": deal_id} for deal_id in chunk]}
+            reply = (
+                self._call(
+                    "deals.associations.companies",
+                    lambda c, b: c.crm.associations.v4.batch_api.get_page(
+                        "deals", "companies", b, **self._raw()
+                    ),
+                    body,
+                )
+                or {}
+            )
+            for result in reply.get("results") or []:
+                links = result.get("to") or []
+                primary = [
+                    link for link in links
+                    if any(t.get("typeId") == PRIMARY_DEAL_COMPANY
+                           for t in link.get("associationTypes") or [])
+                ]  # fmt: skip
+                chosen = primary or (links if len(links) == 1 else [])
+                if chosen:
+                    found[str((result.get("from") or {}).get("id"))] = str(chosen[0]["toObjectId"])
+                elif links:
+                    log.warning(
+                        "HubSpot deal %s has %d companies and none primary: not counted",
+                        (result.get("from") or {}).get("id"),
+                        len(links),
+                    )
+        return found
+
+
+def _amount(deal_id: str, value: Any) -> Decimal:
+    """A deal's ``amount`` (a number property, text in the API); empty is 0."""
+    if value in (None, ""):
+        return Decimal(0)
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise FatalCrmError(
+            f"HubSpot deal {deal_id}: amount {value!r} is not a number", kind="request"
+        ) from None
+    if not amount.is_finite():
+        raise FatalCrmError(
+            f"HubSpot deal {deal_id}: amount {value!r} is not a number", kind="request"
+        )
+    return amount
 
 
 def _in_filter(name: str, values: Sequence[str], properties: list[str]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import requests
@@ -30,6 +32,7 @@ from connector.batching import chunked
 from connector.crm.auth import SalesforceToken
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
 from connector.crm.types import (
+    AccountRevenue,
     ApiCallCounter,
     CheckFinding,
     CrmRecordRef,
@@ -43,6 +46,7 @@ from connector.crm.types import (
     WriteOutcome,
     WriteStatus,
     normalize_domain,
+    revenue_of_groups,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,13 @@ _FIELD_CODES = frozenset(
 )
 _PERMISSION_CODES = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
 _RETRIABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+#: Accounts per aggregate query: an aggregate query answers at most 2,000 rows and has no next
+#: page (SOQL and SOSL Reference, "Aggregate Functions": no queryMore), one row per account.
+REVENUE_GROUPS = 2000
+#: Query subrequests per Composite request (REST API Developer Guide, "Composite"); the SOQL
+#: of 2,000 ids is longer than a URI may be (16,384 bytes, Salesforce Help 000386264), so it
+#: goes in the body of a Composite request, which counts as one call.
+COMPOSITE_QUERIES = 5
 T = TypeVar("T")
 
 
@@ -186,6 +197,7 @@ class SalesforceAdapter:
         self.calls = ApiCallCounter()
         self._last_headers: dict[str, str] = {}
         self._org_id: str | None = None
+        self._currency: tuple[str, bool] | None = None
         self._sf = self._connect()
 
     # ------------------------------------------------------------------ calling
@@ -616,6 +628,139 @@ class SalesforceAdapter:
             for record in self._query_all(soql):
                 found[record["Id"]] = {f: record.get(f) for f in fields}
         return found
+
+    # ------------------------------------------------------------------ revenue
+    #: Accounts per read_account_revenue call the revenue refresh should ask for: five
+    #: aggregate queries of 2,000 accounts go in one Composite request.
+    revenue_batch = REVENUE_GROUPS * COMPOSITE_QUERIES
+
+    def _org_currency(self) -> tuple[str, bool]:
+        """(corporate currency, multi-currency org?). A multi-currency org has
+        ``CurrencyIsoCode`` on Opportunity and lists its currencies in ``CurrencyType``, one
+        ``IsCorporate``; a single-currency org's currency is Organization's
+        ``DefaultCurrencyIsoCode`` (Object Reference: Opportunity, CurrencyType, Organization)."""
+        if self._currency is None:
+            described = self._restful("sobjects/Opportunity/describe") or {}
+            names = {str(f.get("name")) for f in described.get("fields", [])}
+            multi = "CurrencyIsoCode" in names
+            soql = (
+                "SELECT IsoCode FROM CurrencyType WHERE IsCorporate = true"
+                if multi
+                else "SELECT DefaultCurrencyIsoCode FROM Organization"
+            )
+            rows = self._query_all(soql)
+            column = "IsoCode" if multi else "DefaultCurrencyIsoCode"
+            code = str((rows[0] if rows else {}).get(column) or "")
+            if not code:
+                raise FatalCrmError(
+                    f"Salesforce named no {'corporate' if multi else 'org'} currency ({soql})",
+                    kind="request",
+                )
+            self._currency = (code, multi)
+        return self._currency
+
+    def _composite_queries(self, queries: Sequence[str]) -> list[dict[str, Any]]:
+        """Each query's result, up to ``COMPOSITE_QUERIES`` per Composite request."""
+        results: list[dict[str, Any]] = []
+        for part in chunked(list(queries), COMPOSITE_QUERIES):
+            body = {
+                "allOrNone": False,
+                "compositeRequest": [
+                    {
+                        "method": "GET",
+                        "url": f"/services/data/v{self.api_version}/query?"
+                        + urllib.parse.urlencode({"q": soql}),
+                        "referenceId": f"revenue{i}",
+                    }
+                    for i, soql in enumerate(part)
+                ],
+            }
+            reply = self._restful("composite", method="POST", data=json.dumps(body)) or {}
+            for answer in reply.get("compositeResponse", []):
+                status = int(answer.get("httpStatusCode") or 0)
+                if status != 200:
+                    error = (answer.get("body") or [{}])[0]
+                    raise FatalCrmError(
+                        f"Salesforce refused the revenue query: {error.get('errorCode')}: "
+                        f"{error.get('message')}",
+                        kind="request",
+                        code=error.get("errorCode"),
+                        status=status,
+                        details=answer.get("body"),
+                    )
+                results.append(answer["body"])
+        return results
+
+    def read_account_revenue(
+        self, crm_account_ids: Sequence[str], window_days: int
+    ) -> dict[str, AccountRevenue]:
+        """Won opportunities (``IsWon``) closed in the last ``window_days`` days
+        (``LAST_N_DAYS:n``), summed per Account by one aggregate query per 2,000 accounts,
+        five queries per Composite request. Every asked account gets an entry: 0 in the
+        corporate currency without a won deal."""
+        if window_days < 1:
+            raise ValueError(f"window_days must be at least 1, not {window_days}")
+        ids = list(dict.fromkeys(crm_account_ids))
+        bad = [i for i in ids if not _ID.match(i)]
+        if bad:
+            raise ValueError(f"not Salesforce Account ids: {', '.join(map(repr, bad[:5]))}")
+        if not ids:
+            return {}
+        corporate, multi = self._org_currency()
+        queries = [_revenue_soql(part, window_days, multi) for part in chunked(ids, REVENUE_GROUPS)]
+        rows: dict[str, dict[str, Any]] = {}
+        for result in self._composite_queries(queries):
+            for row in result.get("records", []):
+                rows[str(row["AccountId"])[:15]] = row
+        return {
+            crm_id: _revenue_row(crm_id, rows[crm_id[:15]], corporate, multi)
+            if crm_id[:15] in rows
+            else AccountRevenue(crm_id, Decimal(0), corporate, 0)
+            for crm_id in ids
+        }
+
+
+def _revenue_soql(ids: Sequence[str], window_days: int, multi_currency: bool) -> str:
+    """The aggregate query of the accounts' won opportunities closed in the window. In a
+    multi-currency org the currencies of each account's deals come along (how many, the first
+    and last) so that one account's deals in several currencies are never one sum."""
+    currencies = (
+        ", COUNT_DISTINCT(CurrencyIsoCode) currencies, MIN(CurrencyIsoCode) first_currency,"
+        " MAX(CurrencyIsoCode) last_currency"
+        if multi_currency
+        else ""
+    )
+    return format_soql(
+        f"SELECT AccountId, SUM(Amount) total, COUNT(Id) deals{currencies} FROM Opportunity"
+        f" WHERE IsWon = true AND CloseDate = LAST_N_DAYS:{int(window_days)}"
+        " AND AccountId IN {} GROUP BY AccountId",
+        list(ids),
+    )
+
+
+def _revenue_row(
+    crm_account_id: str, row: dict[str, Any], corporate: str, multi_currency: bool
+) -> AccountRevenue:
+    """One AggregateResult row as the account's revenue. Salesforce answers SUM() of a
+    currency field with GROUP BY in the corporate currency (SOQL and SOSL Reference,
+    "convertCurrency()"): one currency's deals are that converted sum; deals in several
+    currencies give no amount."""
+    deals = int(row.get("deals") or 0)
+    total = Decimal(str(row["total"])) if row.get("total") is not None else Decimal(0)
+    if multi_currency and int(row.get("currencies") or 0) > 1:
+        first, last = str(row.get("first_currency")), str(row.get("last_currency"))
+        sums: dict[str | None, tuple[Decimal, int]] = {
+            first: (Decimal(0), 0),
+            last: (Decimal(0), deals),
+        }
+        named = revenue_of_groups(crm_account_id, sums)
+        extra = int(row["currencies"]) - 2
+        note = named.note if not extra else f"{named.note} (and {extra} more currencies)"
+        return AccountRevenue(crm_account_id, None, None, deals, note)
+    note = None
+    if multi_currency and row.get("first_currency") not in (None, corporate):
+        note = f"converted by Salesforce from {row['first_currency']} at the org's rates"
+    return AccountRevenue(crm_account_id, total, corporate, deals, note)
 
 
 def _ref(record: dict[str, Any]) -> CrmRecordRef:

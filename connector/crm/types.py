@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 Subject = Literal["contact", "account"]
@@ -165,6 +166,41 @@ class ApiCallCounter:
         self.by_operation[operation] = self.by_operation.get(operation, 0) + count
 
 
+@dataclass(frozen=True)
+class AccountRevenue:
+    """One account's closed-won revenue in a window, as the CRM gives it (issue #22).
+
+    ``amount`` is in ``currency`` (ISO 4217). An account without a won deal in the window is
+    ``amount`` 0 and ``deals`` 0, in the CRM's own currency. ``amount`` is None, with ``note``
+    saying why, when the CRM cannot give one currency for the account (deals in more than one
+    currency that it does not convert): amounts in different currencies are never added up.
+    """
+
+    crm_account_id: str
+    amount: Decimal | None
+    currency: str | None
+    deals: int
+    note: str | None = None
+
+
+def revenue_of_groups(
+    crm_account_id: str, sums: Mapping[str | None, tuple[Decimal, int]]
+) -> AccountRevenue:
+    """An account's revenue from its won deals' sums by currency (currency -> (sum, deals)):
+    the one currency's sum, or no amount and a note naming the currencies."""
+    deals = sum(count for _, count in sums.values())
+    if len(sums) == 1:
+        currency, (amount, _) = next(iter(sums.items()))
+        if currency is not None:
+            return AccountRevenue(crm_account_id, amount, currency, deals)
+    named = sorted(c for c in sums if c is not None)
+    missing = " and deals without a currency" if None in sums else ""
+    return AccountRevenue(
+        crm_account_id, None, None, deals, f"deals in {' and '.join(named) or 'no currency'}"
+        f"{missing}: amounts in different currencies are not added up",
+    )  # fmt: skip
+
+
 class CrmAdapter(Protocol):
     """What the pipeline, ``cx360 install`` and ``cx360 check`` need from a CRM."""
 
@@ -223,3 +259,10 @@ class CrmAdapter(Protocol):
     def read(
         self, subject: Subject, crm_ids: Sequence[str], fields: Sequence[str]
     ) -> dict[str, dict[str, Any]]: ...
+
+    def read_account_revenue(
+        self, crm_account_ids: Sequence[str], window_days: int
+    ) -> dict[str, AccountRevenue]:
+        """Closed-won revenue of each account over the last ``window_days`` days (by close
+        date): one entry per asked id, ``amount`` 0 for an account without a won deal."""
+        ...

@@ -72,10 +72,12 @@ def refresh_revenue(
     *,
     now: datetime,
     window_days: int,
-    batch: int = REVENUE_BATCH,
+    batch: int | None = None,
 ) -> RevenueRefresh:
     """Read and store the revenue of every matched account, one committed batch at a time
-    (a failure keeps the batches already stored; running it again is harmless)."""
+    (a failure keeps the batches already stored; running it again is harmless). The batch is
+    the adapter's ``revenue_batch`` when it names one (what one read costs least for)."""
+    batch = batch or int(getattr(source, "revenue_batch", REVENUE_BATCH))
     accounts = matched_accounts(db)
     report = RevenueRefresh(accounts=len(accounts))
     for part in chunked(accounts, batch):

@@ -18,7 +18,10 @@ from crm_sandbox.routing import Routes
 
 PAIR = "/crm/v4/objects/<object_type>/<object_id>/associations"
 BATCH = "/crm/v4/associations/<object_type>/<to_type>/batch"
-PRIMARY = {1, 2}
+PRIMARY = {1, 2, 5, 6}
+#: Batch read takes at most 1,000 ids (developers.hubspot.com/changelog/
+#: bug-fix-batch-read-limit-for-hubspot-associations-api).
+MAX_READ_INPUTS = 1000
 
 routes = Routes()
 
@@ -193,7 +196,7 @@ def batch_create(call: Call, object_type: str, to_type: str) -> Reply:
 def batch_read(call: Call, object_type: str, to_type: str) -> Reply:
     started = now_iso()
     results, errors = [], []
-    for item in batch_inputs(call.json_object()):
+    for item in batch_inputs(call.json_object(), limit=MAX_READ_INPUTS):
         from_id = str(item.get("id", ""))
         if from_id not in call.data.records[object_type]:
             errors.append(

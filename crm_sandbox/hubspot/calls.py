@@ -105,8 +105,10 @@ def batch_reply(
     return Reply(ok_status, body)
 
 
-def batch_inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """A batch call's ``inputs``: each an object, at most 100, or the whole call is refused."""
+def batch_inputs(body: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+    """A batch call's ``inputs``: each an object, at most ``limit`` (100 unless the endpoint
+    documents another), or the whole call is refused."""
+    limit = limit or MAX_BATCH
     inputs = body.get("inputs")
     if not isinstance(inputs, list):
         raise hs_error(
@@ -115,15 +117,15 @@ def batch_inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
             "inputs: must not be null",
             errors=[{"message": "must not be null", "code": "REQUIRED_FIELD", "in": "inputs"}],
         )
-    if len(inputs) > MAX_BATCH:
+    if len(inputs) > limit:
         # (unconfirmed wording) HubSpot refuses the whole call, nothing is applied
         raise hs_error(
             400,
             "VALIDATION_ERROR",
-            f"Batch input size {len(inputs)} exceeds the limit of {MAX_BATCH} inputs",
+            f"Batch input size {len(inputs)} exceeds the limit of {limit} inputs",
             errors=[
                 {
-                    "message": f"size must be between 0 and {MAX_BATCH}",
+                    "message": f"size must be between 0 and {limit}",
                     "code": "INVALID_LENGTH",
                     "in": "inputs",
                 }

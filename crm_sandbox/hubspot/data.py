@@ -14,6 +14,8 @@ from crm_sandbox.hubspot.errors import InputError, error_details, validation_mes
 from crm_sandbox.hubspot.schema import (
     ASSOCIATION_TYPES,
     CREATED_PROPERTY,
+    DEAL_STAGES,
+    DEFAULT_COMPANY_CURRENCY,
     MODIFIED_PROPERTY,
     OBJECT_TYPE_IDS,
     PRIMARY_TYPES,
@@ -55,6 +57,9 @@ class HubSpotData:
         self.written: dict[tuple[str, str], float] = {}
         #: Ids of records merged away -> the record they live on in (per object type).
         self.merged: dict[str, dict[str, str]] = {}
+        #: The company currency and the portal's other currencies (account-info API).
+        self.company_currency = DEFAULT_COMPANY_CURRENCY
+        self.additional_currencies: list[str] = []
         self.clear()
 
     def clear(self) -> None:
@@ -64,7 +69,22 @@ class HubSpotData:
         self.associations = {}
         self.written = {}
         self.merged = {}
+        self.company_currency = DEFAULT_COMPANY_CURRENCY
+        self.additional_currencies = []
         self._reindex()
+
+    def enable_currencies(self, company: str, rates: dict[str, float]) -> None:
+        """An admin sets the company currency and adds others (HubSpot's multi-currency):
+        deals then carry any of them in ``deal_currency_code``."""
+        if self.additional_currencies:
+            raise ValueError("HubSpot's company currency cannot change once others are added")
+        self.company_currency = company
+        self.additional_currencies = sorted(c for c in rates if c != company)
+        codes = [company, *self.additional_currencies]
+        self.properties["deals"]["deal_currency_code"]["options"] = [
+            {"label": c, "value": c, "displayOrder": i, "hidden": False}
+            for i, c in enumerate(codes)
+        ]
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -79,6 +99,7 @@ class HubSpotData:
             ],
             "next_id": self.ids.peek(),
             "merged": self.merged,
+            "currencies": [self.company_currency, *self.additional_currencies],
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -92,6 +113,8 @@ class HubSpotData:
             ] = set(types)
         self.ids = ids.HubSpotIds(int(data.get("next_id", 1001)))
         self.merged = data.get("merged", {})
+        currencies = data.get("currencies") or [DEFAULT_COMPANY_CURRENCY]
+        self.company_currency, self.additional_currencies = currencies[0], currencies[1:]
         self.written = {}
         self._reindex()
 
@@ -240,6 +263,7 @@ class HubSpotData:
                 MODIFIED_PROPERTY[object_type]: stamp,
             }
         )
+        _derive(object_type, props)
         record = {
             "id": rid,
             "properties": props,
@@ -265,6 +289,7 @@ class HubSpotData:
                 props[key] = value
         stamp = now_iso()
         props[MODIFIED_PROPERTY[object_type]] = stamp
+        _derive(object_type, props)
         record["updatedAt"] = stamp
         self._index(object_type, rid, before, props)
         self.written[(object_type, rid)] = time.monotonic()
@@ -325,3 +350,12 @@ class HubSpotData:
 
     def associated(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
         return self.associations.get((from_type, from_id), {}).get(to_type, {})
+
+
+def _derive(object_type: str, props: dict[str, Any]) -> None:
+    """Calculated properties: a deal's ``hs_is_closed`` / ``hs_is_closed_won`` follow its
+    stage in the pipeline."""
+    if object_type == "deals":
+        _, closed, won = DEAL_STAGES.get(str(props.get("dealstage") or ""), ("", False, False))
+        props["hs_is_closed"] = "true" if closed else "false"
+        props["hs_is_closed_won"] = "true" if won else "false"

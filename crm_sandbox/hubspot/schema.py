@@ -8,16 +8,29 @@ from typing import Any
 
 Property = dict[str, Any]
 
-OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "tasks": "0-27", "notes": "0-46"}
+OBJECT_TYPE_IDS = {
+    "contacts": "0-1",
+    "companies": "0-2",
+    "deals": "0-3",
+    "tasks": "0-27",
+    "notes": "0-46",
+}
 ALIASES = {
     **{name: name for name in OBJECT_TYPE_IDS},
     **{type_id: name for name, type_id in OBJECT_TYPE_IDS.items()},
     "contact": "contacts",
     "company": "companies",
+    "deal": "deals",
     "task": "tasks",
     "note": "notes",
 }
-SINGULAR = {"contacts": "CONTACT", "companies": "COMPANY", "tasks": "TASK", "notes": "NOTE"}
+SINGULAR = {
+    "contacts": "CONTACT",
+    "companies": "COMPANY",
+    "deals": "DEAL",
+    "tasks": "TASK",
+    "notes": "NOTE",
+}
 # (from, to) -> HUBSPOT_DEFINED default association type id
 ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 279,
@@ -30,11 +43,29 @@ ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "notes"): 201,
     ("notes", "companies"): 190,
     ("companies", "notes"): 189,
+    ("deals", "companies"): 341,
+    ("companies", "deals"): 342,
 }
 PRIMARY_TYPES: dict[tuple[str, str], int] = {
     ("contacts", "companies"): 1,
     ("companies", "contacts"): 2,
+    ("deals", "companies"): 5,
+    ("companies", "deals"): 6,
 }
+#: The default sales pipeline's deal stages: internal value -> (label, closed?, won?)
+#: (developers.hubspot.com/docs/guides/api/crm/objects/deals and .../crm/pipelines: "default"
+#: pipeline; hs_is_closed_won is true for a deal in a Closed Won stage).
+DEAL_STAGES: dict[str, tuple[str, bool, bool]] = {
+    "appointmentscheduled": ("Appointment Scheduled", False, False),
+    "qualifiedtobuy": ("Qualified To Buy", False, False),
+    "presentationscheduled": ("Presentation Scheduled", False, False),
+    "decisionmakerboughtin": ("Decision Maker Bought-In", False, False),
+    "contractsent": ("Contract Sent", False, False),
+    "closedwon": ("Closed Won", True, True),
+    "closedlost": ("Closed Lost", True, False),
+}
+#: The portal's currency until an admin adds more (``HubSpotData.enable_currencies``).
+DEFAULT_COMPANY_CURRENCY = "EUR"
 DEFAULT_PROPERTIES = {
     "contacts": [
         "createdate",
@@ -45,24 +76,37 @@ DEFAULT_PROPERTIES = {
         "lastname",
     ],
     "companies": ["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
+    "deals": [
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ],
     "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
     "notes": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 MODIFIED_PROPERTY = {
     "contacts": "lastmodifieddate",
     "companies": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
     "tasks": "hs_lastmodifieddate",
     "notes": "hs_lastmodifieddate",
 }
 CREATED_PROPERTY = {
     "contacts": "createdate",
     "companies": "createdate",
+    "deals": "createdate",
     "tasks": "hs_createdate",
     "notes": "hs_createdate",
 }
 GROUPS = {
     "contacts": [("contactinformation", "Contact information")],
     "companies": [("companyinformation", "Company information")],
+    "deals": [("dealinformation", "Deal information")],
     "tasks": [("taskinformation", "Task information")],
     "notes": [("noteinformation", "Note information")],
 }
@@ -198,6 +242,32 @@ def standard_properties() -> dict[str, dict[str, Property]]:
             "numberofemployees", "Number of Employees", "number", "number", "companyinformation"
         ),
     ]
+    deals = [
+        *common("deals", "dealinformation"),
+        make_property("dealname", "Deal Name", "string", "text", "dealinformation"),
+        make_property("amount", "Amount", "number", "number", "dealinformation"),
+        make_property("closedate", "Close Date", "datetime", "date", "dealinformation"),
+        make_property(
+            "pipeline", "Pipeline", "enumeration", "select", "dealinformation",
+            options=[("Sales Pipeline", "default")],
+        ),
+        make_property(
+            "dealstage", "Deal Stage", "enumeration", "select", "dealinformation",
+            options=[(label, value) for value, (label, _, _) in DEAL_STAGES.items()],
+        ),
+        make_property(
+            "hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", "dealinformation",
+            options=[("Yes", "true"), ("No", "false")], read_only=True,
+        ),
+        make_property(
+            "hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", "dealinformation",
+            options=[("Yes", "true"), ("No", "false")], read_only=True,
+        ),
+        make_property(
+            "deal_currency_code", "Currency", "enumeration", "select", "dealinformation",
+            options=[(DEFAULT_COMPANY_CURRENCY, DEFAULT_COMPANY_CURRENCY)],
+        ),
+    ]  # fmt: skip
     tasks = [
         *common("tasks", "taskinformation"),
         make_property("hs_timestamp", "Activity date", "datetime", "date", "taskinformation"),
@@ -242,6 +312,7 @@ def standard_properties() -> dict[str, dict[str, Property]]:
     return {
         "contacts": {p["name"]: p for p in contacts},
         "companies": {p["name"]: p for p in companies},
+        "deals": {p["name"]: p for p in deals},
         "tasks": {p["name"]: p for p in tasks},
         "notes": {p["name"]: p for p in notes},
     }

@@ -4,6 +4,7 @@ less than that long ago is not found yet, as HubSpot's search index lags its wri
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,9 @@ from crm_sandbox.routing import Routes
 MAX_SEARCH_LIMIT = 200
 MAX_FILTER_GROUPS = 5
 MAX_FILTERS = 25
+#: "The search endpoints are limited to 10,000 total results for any given query" (paging
+#: beyond is a 400): developers.hubspot.com/docs/api/crm/search, "Limitations".
+MAX_SEARCH_RESULTS = 10_000
 
 routes = Routes()
 
@@ -75,6 +79,13 @@ def search(call: Call, object_type: str) -> Reply:
             reverse=descending,
         )
     after = int(body.get("after") or 0)
+    if after + limit > MAX_SEARCH_RESULTS:
+        raise hs_error(
+            400,
+            "VALIDATION_ERROR",
+            f"The search endpoints are limited to {MAX_SEARCH_RESULTS} total results: "
+            f"after {after} with limit {limit} goes beyond",
+        )
     page = matched[after : after + limit]
     out: dict[str, Any] = {
         "total": len(matched),
@@ -88,12 +99,15 @@ def search(call: Call, object_type: str) -> Reply:
 def _filter(prop: dict[str, Any], spec: dict[str, Any]) -> Callable[[dict[str, str]], bool]:
     name, op = prop["name"], spec.get("operator", "EQ")
     numeric = prop["type"] == "number"
+    moment = prop["type"] in ("date", "datetime")
 
     def norm(value: Any) -> Any:
         if value is None:
             return None
         if numeric:
             return _number(value)
+        if moment:
+            return _epoch_ms(value)
         return str(value).lower()
 
     value = norm(spec.get("value"))
@@ -143,3 +157,18 @@ def _number(text: Any) -> float | None:
         return float(text)
     except (TypeError, ValueError):
         return None
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """A date or datetime as milliseconds since the epoch: filters give them as epoch
+    milliseconds (or ISO 8601 text), records store ISO 8601."""
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return int(parsed.timestamp() * 1000)

@@ -12,7 +12,21 @@ from typing import Any
 
 from crm_sandbox import ids
 from crm_sandbox.salesforce.errors import UnknownFieldError, not_found
-from crm_sandbox.salesforce.schema import Field, FieldError, coerce, now_datetime, standard_objects
+from crm_sandbox.salesforce.schema import (
+    STAGES,
+    Field,
+    FieldError,
+    coerce,
+    currency_iso_code_field,
+    currency_type_fields,
+    now_datetime,
+    standard_objects,
+    standard_objects_of,
+)
+from crm_sandbox.signin import SALESFORCE_ORG_ID
+
+#: The org's currency until an admin turns on multiple currencies (``enable_currencies``).
+DEFAULT_CURRENCY = "EUR"
 
 INDEXED_STANDARD = frozenset({"email", "accountid", "username", "whoid", "whatid", "parentid"})
 
@@ -77,7 +91,62 @@ class SalesforceData:
         self.field_metadata = {}
         self.jobs = {}
         self.locators = OrderedDict()
+        stamp = now_datetime()
+        self.records["Organization"][SALESFORCE_ORG_ID] = {
+            "Id": SALESFORCE_ORG_ID,
+            "IsDeleted": False,
+            "Name": "cx360 Sandbox",
+            "DefaultCurrencyIsoCode": DEFAULT_CURRENCY,
+            "CreatedDate": stamp,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+        }
         self._reindex()
+
+    @property
+    def multi_currency(self) -> bool:
+        return "CurrencyType" in self.objects
+
+    def corporate_currency(self) -> str:
+        org = self.records["Organization"][SALESFORCE_ORG_ID]
+        return str(org["DefaultCurrencyIsoCode"])
+
+    def conversion_rates(self) -> dict[str, float]:
+        """Active currency -> units per one unit of the corporate currency."""
+        return {
+            row["IsoCode"]: float(row["ConversionRate"])
+            for row in self.records.get("CurrencyType", {}).values()
+            if row.get("IsActive")
+        }
+
+    def enable_currencies(self, corporate: str, rates: dict[str, float]) -> None:
+        """Turn on multiple currencies as an admin does: records get ``CurrencyIsoCode``
+        (existing ones the corporate currency) and ``CurrencyType`` lists the currencies with
+        their conversion rates to the corporate one (which is 1.0)."""
+        if self.multi_currency:
+            raise ValueError("multiple currencies are already enabled (it cannot be undone)")
+        codes = {corporate: 1.0, **{c: float(r) for c, r in rates.items() if c != corporate}}
+        self.objects.update(
+            standard_objects_of("CurrencyType", "Currency Type", "Currency Types",
+                                currency_type_fields())
+        )  # fmt: skip
+        self.records["CurrencyType"] = {}
+        for code, rate in codes.items():
+            self.insert(
+                "CurrencyType",
+                {"IsoCode": code, "ConversionRate": rate, "DecimalPlaces": 2, "IsActive": True,
+                 "IsCorporate": code == corporate},
+            )  # fmt: skip
+        field_ = currency_iso_code_field()
+        field_["picklistValues"] = [
+            {"active": True, "defaultValue": c == corporate, "label": c, "value": c} for c in codes
+        ]
+        field_["defaultValue"], field_["defaultedOnCreate"] = corporate, True
+        for object_name in ("Account", "Opportunity"):
+            self.objects[object_name]["fields"]["currencyisocode"] = dict(field_)
+            for record in self.records[object_name].values():
+                record["CurrencyIsoCode"] = corporate
+        self.records["Organization"][SALESFORCE_ORG_ID]["DefaultCurrencyIsoCode"] = corporate
 
     # --------------------------------------------------------------- persistence
     def dump(self) -> dict[str, Any]:
@@ -335,6 +404,9 @@ class SalesforceData:
             record["Name"] = " ".join(p for p in parts if p)
         if object_name == "Task":
             record["IsClosed"] = record.get("Status") == "Completed"
+        if object_name == "Opportunity":
+            record["IsClosed"], record["IsWon"] = STAGES.get(record.get("StageName", ""), (0, 0))
+            record["IsClosed"], record["IsWon"] = bool(record["IsClosed"]), bool(record["IsWon"])
 
     def _index(
         self,

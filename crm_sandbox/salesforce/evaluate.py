@@ -4,13 +4,48 @@ filter, order, offset and limit, as Salesforce answers them. The parser is ``soq
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from crm_sandbox import ids
 from crm_sandbox.salesforce import soql
 from crm_sandbox.salesforce.data import SalesforceData, match_key
 from crm_sandbox.salesforce.schema import Field, FieldError, JsonTypeError, coerce
+
+#: Aggregate queries answer at most this many rows and have no next page (SOQL and SOSL
+#: Reference, "Aggregate Functions": queries with aggregate functions don't support queryMore).
+AGGREGATE_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A relative date literal resolved for today (UTC): the first and last day it covers."""
+
+    first: str
+    last: str
+
+    @classmethod
+    def of(cls, literal: soql.RelativeDate, today: dt.date) -> DateRange:
+        # SOQL and SOSL Reference, "Date Formats and Date Literals": LAST_N_DAYS:n starts
+        # with the current day and continues for the past n days.
+        return cls((today - dt.timedelta(days=literal.n)).isoformat(), today.isoformat())
+
+    def compare(self, actual: Any, op: str) -> bool:
+        if not isinstance(actual, str):
+            return op == "!="
+        day = actual[:10]
+        inside = self.first <= day <= self.last
+        return {
+            "=": inside,
+            "!=": not inside,
+            "<": day < self.first,
+            "<=": day <= self.last,
+            ">": day > self.last,
+            ">=": day >= self.first,
+        }.get(op, False)
 
 
 def row_getter(row: dict[str, Any], columns: dict[str, str]) -> Callable[[str], Any]:
@@ -32,6 +67,8 @@ def matches(node: soql.Condition | soql.BoolOp | None, get: Callable[[str], Any]
 
 
 def compare(actual: Any, op: str, expected: Any) -> bool:
+    if isinstance(expected, DateRange):
+        return expected.compare(actual, op)
     if op in ("in", "not in"):
         keys = {match_key(v) for v in expected}
         inside = match_key(actual) in keys
@@ -116,15 +153,8 @@ class QueryEvaluator:
         return (ref_field["relationshipName"], ref_field["name"], target, found["name"])
 
     def _getter(self, record: dict[str, Any]) -> Callable[[str], Any]:
-        def get(name: str) -> Any:
-            path = self.paths[name]
-            if len(path) == 1:
-                return record.get(path[0])
-            parent_id = record.get(path[1])
-            parent = self.data.records.get(path[2], {}).get(parent_id) if parent_id else None
-            return None if parent is None else parent.get(path[3])
-
-        return get
+        get = self._getter_of(record)
+        return lambda name: get(self.paths[name])
 
     def _normalize_literals(self, node: soql.Condition | soql.BoolOp | None) -> None:
         for leaf in soql.conditions(node):
@@ -139,6 +169,19 @@ class QueryEvaluator:
     def _literal(self, found: Field, value: Any, column: int) -> Any:
         if value is None:
             return None
+        if isinstance(value, soql.RelativeDate):
+            if value.name != "LAST_N_DAYS":
+                raise soql.SoqlError(
+                    "MALFORMED_QUERY", f"unexpected token: '{value.name}:{value.n}'", column
+                )
+            if found["type"] not in ("date", "datetime"):
+                raise soql.SoqlError(
+                    "INVALID_FIELD",
+                    f"value of filter criterion for field '{found['name']}' must be of type "
+                    f"{found['type']} and should not be enclosed in quotes",
+                    column,
+                )
+            return DateRange.of(value, dt.datetime.now(dt.UTC).date())
         if found["type"] in ("id", "reference"):
             text = str(value)
             if not ids.is_well_formed(text):
@@ -183,8 +226,98 @@ class QueryEvaluator:
             return set().union(*[p for p in parts if p is not None])
         return None
 
+    @property
+    def aggregated(self) -> bool:
+        return bool(self.query.aggregates or self.query.group_by)
+
+    def _check_grouping(self) -> None:
+        grouped = {self.resolve(name, column) for name, column in self.query.group_by}
+        for name, column in self.query.fields:
+            if self.resolve(name, column) not in grouped:
+                raise soql.SoqlError(
+                    "MALFORMED_QUERY", f"Field must be grouped or aggregated: {name}", column
+                )
+        for aggregate in self.query.aggregates:
+            path = self.resolve(aggregate.field, aggregate.column)
+            found = self._field_of(path)
+            if aggregate.function in ("sum", "avg") and found["type"] not in (
+                "double", "currency", "percent", "int"
+            ):  # fmt: skip
+                raise soql.SoqlError(
+                    "INVALID_FIELD",
+                    f"field {aggregate.field} does not support aggregate operator "
+                    f"{aggregate.function.upper()}",
+                    aggregate.column,
+                )
+        if self.query.order_by or self.query.offset:
+            raise soql.SoqlError(
+                "MALFORMED_QUERY",
+                "the sandbox answers aggregate queries without ORDER BY and OFFSET",
+                self.query.object_column,
+            )
+
+    def _field_of(self, path: tuple[str, ...]) -> Field:
+        target_obj = self.obj if len(path) == 1 else self.data.objects[path[2]]
+        found: Field = target_obj["fields"][path[-1].lower()]
+        return found
+
+    def aggregate(self, matched: list[str]) -> list[dict[str, Any]]:
+        """One AggregateResult row per group of the matched records. In a multi-currency
+        org, currency values come back in the corporate currency (SOQL and SOSL Reference,
+        "convertCurrency()": aggregate functions with GROUP BY answer in the org's default
+        currency)."""
+        store = self.data.rows(self.object_name, self.include_deleted)
+        group_paths = [(name, self.resolve(name, column)) for name, column in self.query.group_by]
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for rid in matched:
+            get = self._getter_of(store[rid])
+            key = tuple(match_key(get(path)) for _, path in group_paths)
+            groups.setdefault(key, []).append(rid)
+        if not self.query.group_by and not groups:
+            groups[()] = []
+        rates = self.data.conversion_rates() if self.data.multi_currency else {}
+        rows = []
+        for rids in groups.values():
+            records = [store[rid] for rid in rids]
+            row: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+            for _, path in group_paths:
+                row[path[-1]] = self._getter_of(records[0])(path) if records else None
+            for aggregate in self.query.aggregates:
+                path = self.resolve(aggregate.field, aggregate.column)
+                converted = rates and self._field_of(path)["type"] == "currency"
+                values = []
+                for record in records:
+                    value = self._getter_of(record)(path)
+                    if value is not None and converted:
+                        rate = rates.get(record.get("CurrencyIsoCode") or "", 1.0)
+                        value = float(Decimal(str(value)) / Decimal(str(rate)))
+                    if value is not None:
+                        values.append(value)
+                row[aggregate.alias] = _aggregate(aggregate.function, values)
+            rows.append(row)
+        if len(rows) > AGGREGATE_ROWS:
+            raise soql.SoqlError(
+                "EXCEEDED_ID_LIMIT",
+                "Aggregate query does not support queryMore(), use LIMIT to restrict the "
+                "results to a single batch",
+                self.query.object_column,
+            )
+        return rows
+
+    def _getter_of(self, record: dict[str, Any]) -> Callable[[tuple[str, ...]], Any]:
+        def get(path: tuple[str, ...]) -> Any:
+            if len(path) == 1:
+                return record.get(path[0])
+            parent_id = record.get(path[1])
+            parent = self.data.records.get(path[2], {}).get(parent_id) if parent_id else None
+            return None if parent is None else parent.get(path[3])
+
+        return get
+
     def run(self) -> tuple[list[tuple[str, ...]], list[str]]:
         self.paths: dict[str, tuple[str, ...]] = {}
+        if self.aggregated:
+            self._check_grouping()
         select = [self.resolve(name, column) for name, column in self.query.fields]
         self._normalize_literals(self.query.where)
         order = []
@@ -213,3 +346,22 @@ class QueryEvaluator:
         if self.query.limit is not None:
             matched = matched[: self.query.limit]
         return select, matched
+
+
+def _aggregate(function: str, values: list[Any]) -> Any:
+    """SUM / COUNT / COUNT_DISTINCT / MIN / MAX / AVG over the non-null values, as the REST API
+    returns them (a number, or null for SUM, MIN, MAX, AVG of nothing)."""
+    if function == "count":
+        return len(values)
+    if function == "count_distinct":
+        return len({match_key(v) for v in values})
+    if not values:
+        return None
+    if function == "min":
+        return min(values, key=match_key)
+    if function == "max":
+        return max(values, key=match_key)
+    total = sum((Decimal(str(v)) for v in values), Decimal(0))
+    if function == "avg":
+        total /= len(values)
+    return float(round(total, 6))

@@ -1,12 +1,15 @@
 """SOQL over REST: ``/query`` and ``/queryAll`` (one page of up to 2,000 records, or the
-``Sforce-Query-Options: batchSize``) and the ``nextRecordsUrl`` locators for the next pages."""
+``Sforce-Query-Options: batchSize``), the ``nextRecordsUrl`` locators for the next pages, and
+queries sent as subrequests of a Composite request (``/composite``), for SOQL too long for a URI.
+"""
 
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 from typing import Any
 
-from crm_sandbox.replies import Reply
+from crm_sandbox.replies import HttpError, Reply
 from crm_sandbox.routing import Routes
 from crm_sandbox.salesforce import soql
 from crm_sandbox.salesforce.calls import API, Call
@@ -16,6 +19,13 @@ from crm_sandbox.salesforce.evaluate import QueryEvaluator
 
 DEFAULT_QUERY_BATCH = 2000
 MAX_LOCATORS = 500
+#: REST API Developer Guide, "Composite": up to 25 subrequests, of which up to 5 may be
+#: query operations; the whole request counts as one call against the API limits.
+MAX_SUBREQUESTS = 25
+MAX_QUERY_SUBREQUESTS = 5
+#: SOQL and SOSL Reference, "SOQL and SOSL Limits": a SOQL statement is at most 100,000
+#: characters.
+MAX_SOQL_CHARS = 100_000
 
 routes = Routes()
 
@@ -39,6 +49,12 @@ def query(call: Call) -> Reply:
 def run_query(
     call: Call, text: str, batch: int = DEFAULT_QUERY_BATCH, include_deleted: bool = False
 ) -> dict[str, Any]:
+    if len(text) > MAX_SOQL_CHARS:
+        raise sf_error(
+            400,
+            "MALFORMED_QUERY",
+            f"SOQL statements cannot be longer than {MAX_SOQL_CHARS} characters.",
+        )
     try:
         parsed = soql.parse(text)
     except soql.SoqlError as exc:
@@ -48,8 +64,14 @@ def run_query(
         select, matched = evaluator.run()
     except soql.SoqlError as exc:
         raise soql_error(text, exc) from None
-    if parsed.count_only:
+    if parsed.count_only and not evaluator.aggregated:
         return {"totalSize": len(matched), "done": True, "records": []}
+    if evaluator.aggregated:
+        try:
+            rows = evaluator.aggregate(matched)
+        except soql.SoqlError as exc:
+            raise soql_error(text, exc) from None
+        return {"totalSize": len(rows), "done": True, "records": rows}
     return page(call, Locator(evaluator.object_name, select, matched, 0, batch))
 
 
@@ -109,3 +131,51 @@ def query_more(call: Call, locator: str) -> Reply:
     if cursor is None:
         raise sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     return Reply(200, page(call, cursor))
+
+
+@routes.post(f"{API}/composite", "composite")
+def composite(call: Call) -> Reply:
+    """``POST /composite`` with ``compositeRequest``: the sandbox answers GET ``query`` /
+    ``queryAll`` subrequests (the documented way to send SOQL longer than a URI may be: Salesforce
+    Help 000386264, "Maximum number of rows returned by SOQL queries over the REST API"). Each
+    subrequest answers ``{body, httpHeaders, httpStatusCode, referenceId}``; an error is that
+    subrequest's body, the others still run (``allOrNone`` false)."""
+    body = call.json_object()
+    requests_ = body.get("compositeRequest")
+    if not isinstance(requests_, list) or not requests_:
+        raise sf_error(400, "INVALID_FIELD", "compositeRequest: must not be empty")
+    if len(requests_) > MAX_SUBREQUESTS:
+        raise sf_error(
+            400, "LIMIT_EXCEEDED", f"Limit Exceeded: maximum of {MAX_SUBREQUESTS} subrequests"
+        )
+    queries = [r for r in requests_ if "/query" in str((r or {}).get("url", ""))]
+    if len(queries) > MAX_QUERY_SUBREQUESTS:
+        raise sf_error(
+            400,
+            "LIMIT_EXCEEDED",
+            f"Limit Exceeded: maximum of {MAX_QUERY_SUBREQUESTS} query subrequests",
+        )
+    answers = []
+    for request in requests_:
+        if not isinstance(request, dict) or not request.get("referenceId"):
+            raise sf_error(400, "INVALID_FIELD", "referenceId: must not be null")
+        url = urllib.parse.urlsplit(str(request.get("url", "")))
+        method = str(request.get("method", "")).upper()
+        path = url.path.rstrip("/")
+        prefix = f"/services/data/{call.version}/"
+        if method != "GET" or path not in (prefix + "query", prefix + "queryAll"):
+            raise sf_error(
+                400,
+                "INVALID_FIELD",
+                f"the sandbox answers only GET {prefix}query subrequests, not {method} {path}",
+            )
+        text = urllib.parse.parse_qs(url.query).get("q", [""])[0]
+        try:
+            reply = Reply(200, run_query(call, text, include_deleted=path.endswith("queryAll")))
+        except HttpError as exc:
+            reply = exc.reply
+        answers.append(
+            {"body": reply.body, "httpHeaders": {}, "httpStatusCode": reply.status,
+             "referenceId": request["referenceId"]}
+        )  # fmt: skip
+    return Reply(200, {"compositeResponse": answers})

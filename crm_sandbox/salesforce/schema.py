@@ -182,19 +182,74 @@ def _master_record_field(object_name: str) -> Field:
     )
 
 
+#: The default opportunity stages (OpportunityStage): stage -> (IsClosed, IsWon). IsClosed and
+#: IsWon are read-only on Opportunity and follow the stage (Object Reference, "Opportunity":
+#: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunity.htm).
+STAGES: dict[str, tuple[bool, bool]] = {
+    "Prospecting": (False, False),
+    "Qualification": (False, False),
+    "Needs Analysis": (False, False),
+    "Value Proposition": (False, False),
+    "Id. Decision Makers": (False, False),
+    "Perception Analysis": (False, False),
+    "Proposal/Price Quote": (False, False),
+    "Negotiation/Review": (False, False),
+    "Closed Won": (True, True),
+    "Closed Lost": (True, False),
+}
+
+
+def _account_reference() -> Field:
+    return make_field(
+        "AccountId",
+        "reference",
+        "Account ID",
+        length=18,
+        reference_to=["Account"],
+        relationship_name="Account",
+    )
+
+
+def _read_only_flag(name: str, label: str) -> Field:
+    return make_field(
+        name,
+        "boolean",
+        label,
+        nillable=False,
+        createable=False,
+        updateable=False,
+        default_on_create=True,
+        default_value=False,
+    )
+
+
+def currency_iso_code_field() -> Field:
+    """``CurrencyIsoCode``: on every record of a multi-currency org, a picklist of the org's
+    active currencies (Object Reference, "Opportunity" / multi-currency fields)."""
+    return make_field(
+        "CurrencyIsoCode", "picklist", "Currency ISO Code", length=255, restricted=True
+    )
+
+
+def currency_type_fields() -> list[Field]:
+    """``CurrencyType``: the currencies of a multi-currency org, one marked ``IsCorporate``."""
+    return [
+        *_system_fields(),
+        make_field("IsoCode", "picklist", "Currency ISO Code", length=3, nillable=False),
+        make_field("ConversionRate", "double", "Conversion Rate", precision=18, scale=6),
+        make_field("DecimalPlaces", "int", "Decimal Places", precision=2),
+        make_field("IsActive", "boolean", "Active", nillable=False, default_value=True),
+        make_field("IsCorporate", "boolean", "Corporate Currency", nillable=False,
+                   default_value=False),
+    ]  # fmt: skip
+
+
 def standard_objects() -> dict[str, dict[str, Any]]:
     """The standard objects cx360 touches, with the fields the sandbox knows."""
     contact = [
         *_system_fields(),
         _master_record_field("Contact"),
-        make_field(
-            "AccountId",
-            "reference",
-            "Account ID",
-            length=18,
-            reference_to=["Account"],
-            relationship_name="Account",
-        ),
+        _account_reference(),
         make_field("LastName", "string", "Last Name", length=80, nillable=False),
         make_field("FirstName", "string", "First Name", length=40),
         make_field(
@@ -388,14 +443,51 @@ def standard_objects() -> dict[str, dict[str, Any]]:
             default_value=False,
         ),
     ]
+    opportunity = [
+        *_system_fields(),
+        _account_reference(),
+        make_field("Name", "string", "Name", length=120, nillable=False),
+        make_field("Amount", "currency", "Amount", precision=18, scale=2),
+        make_field("CloseDate", "date", "Close Date", nillable=False),
+        make_field(
+            "StageName", "picklist", "Stage", length=255, nillable=False, picklist=list(STAGES)
+        ),
+        _read_only_flag("IsClosed", "Closed"),
+        _read_only_flag("IsWon", "Won"),
+        _owner(),
+    ]
+    organization = [
+        *_system_fields(),
+        make_field("Name", "string", "Name", length=80, nillable=False),
+        make_field(
+            "DefaultCurrencyIsoCode",
+            "picklist",
+            "Default Currency ISO Code",
+            length=255,
+            createable=False,
+            updateable=False,
+        ),
+    ]
     labels = {
         "Account": ("Account", "Accounts", account),
+        "Opportunity": ("Opportunity", "Opportunities", opportunity),
+        "Organization": ("Organization", "Organizations", organization),
         "Contact": ("Contact", "Contacts", contact),
         "Task": ("Task", "Tasks", task),
         "User": ("User", "Users", user),
         "PermissionSet": ("Permission Set", "Permission Sets", permission_set),
         "FieldPermissions": ("Field Permissions", "Field Permissions", field_permissions),
     }
+    objects: dict[str, dict[str, Any]] = {}
+    for name, (label, plural, field_list) in labels.items():
+        objects.update(standard_objects_of(name, label, plural, field_list))
+    return objects
+
+
+def standard_objects_of(
+    name: str, label: str, plural: str, field_list: list[Field]
+) -> dict[str, dict[str, Any]]:
+    """One standard object's describe, by name."""
     return {
         name: {
             "name": name,
@@ -405,7 +497,6 @@ def standard_objects() -> dict[str, dict[str, Any]]:
             "custom": False,
             "fields": {f["name"].lower(): f for f in field_list},
         }
-        for name, (label, plural, field_list) in labels.items()
     }
 
 

@@ -1,9 +1,12 @@
 """A small SOQL reader for the query shapes a connector sends.
 
-Supported: ``SELECT f1, f2, Parent.Field, COUNT() FROM Object [WHERE cond] [ORDER BY f [ASC|DESC]
-[NULLS FIRST|LAST]] [LIMIT n] [OFFSET n]`` where ``cond`` combines ``f = v``, ``!=``, ``<``,
+Supported: ``SELECT f1, f2, Parent.Field, COUNT() FROM Object [WHERE cond] [GROUP BY f1, f2]
+[ORDER BY f [ASC|DESC] [NULLS FIRST|LAST]] [LIMIT n] [OFFSET n]``, the aggregate functions
+``SUM, COUNT, COUNT_DISTINCT, MIN, MAX, AVG`` (with an alias or ``expr0``, ``expr1``...), where
+``cond`` combines ``f = v``, ``!=``, ``<``,
 ``<=``, ``>``, ``>=``, ``LIKE``, ``IN (...)``, ``NOT IN (...)`` with AND, OR, NOT and
-parentheses. Values: quoted strings, numbers, true/false, null, date and datetime literals.
+parentheses. Values: quoted strings, numbers, true/false, null, date and datetime literals and
+the relative date literal ``LAST_N_DAYS:n``.
 Errors carry the position so the caller can answer in Salesforce's own message style.
 """
 
@@ -19,6 +22,7 @@ _TOKEN = re.compile(
       (?P<string>'(?:[^'\\]|\\.)*')
     | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
     | (?P<date>\d{4}-\d{2}-\d{2})
+    | (?P<relative>[A-Za-z_]+:\d+)
     | (?P<number>-?\d+(?:\.\d+)?)
     | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
     | (?P<op>!=|<>|<=|>=|=|<|>|\(|\)|,)
@@ -50,6 +54,7 @@ KEYWORDS = frozenset(
         "false",
         "includes",
         "excludes",
+        "group",
     }
 )
 
@@ -86,6 +91,27 @@ class BoolOp:
     parts: list[Condition | BoolOp]
 
 
+AGGREGATES = frozenset({"sum", "count", "count_distinct", "min", "max", "avg"})
+
+
+@dataclass(frozen=True)
+class RelativeDate:
+    """``LAST_N_DAYS:n`` as written (the evaluator turns it into a range of dates)."""
+
+    name: str
+    n: int
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """``SUM(Amount) total``: the function (lowercase), its field, the column's name."""
+
+    function: str
+    field: str
+    alias: str
+    column: int
+
+
 @dataclass
 class Query:
     object_name: str
@@ -97,6 +123,8 @@ class Query:
     # (field, descending, nulls_last, column)
     limit: int | None = None
     offset: int = 0
+    aggregates: list[Aggregate] = field(default_factory=list)
+    group_by: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _unescape(literal: str) -> str:
@@ -123,6 +151,9 @@ def tokenize(text: str) -> list[Token]:
             value = _unescape(raw)
         elif kind == "number":
             value = float(raw) if "." in raw else int(raw)
+        elif kind == "relative":
+            name, _, number = raw.partition(":")
+            value = RelativeDate(name.upper(), int(number))
         elif kind == "name" and raw.lower() in KEYWORDS:
             kind = "keyword"
             value = raw.lower()
@@ -172,13 +203,25 @@ class _Parser:
     def parse(self) -> Query:
         self.expect_keyword("select")
         fields: list[tuple[str, int]] = []
+        aggregates: list[Aggregate] = []
         count_only = False
         while True:
             token = self.name()
-            if token.text.lower() == "count" and self.peek() and self.peek().text == "(":  # type: ignore[union-attr]
+            opened = self.peek() is not None and self.peek().text == "("  # type: ignore[union-attr]
+            if token.text.lower() == "count" and opened and self.tokens[self.index + 1].text == ")":
                 self.expect_op("(")
                 self.expect_op(")")
                 count_only = True
+            elif opened and token.text.lower() in AGGREGATES:
+                self.expect_op("(")
+                argument = self.name()
+                self.expect_op(")")
+                alias = f"expr{sum(1 for a in aggregates if a.alias.startswith('expr'))}"
+                if self.peek() is not None and self.peek().kind == "name":  # type: ignore[union-attr]
+                    alias = self.take().text
+                aggregates.append(
+                    Aggregate(token.text.lower(), argument.text, alias, argument.column)
+                )
             else:
                 fields.append((token.text, token.column))
             if self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
@@ -187,10 +230,20 @@ class _Parser:
             break
         self.expect_keyword("from")
         obj = self.name()
-        query = Query(obj.text, obj.column, fields, count_only)
+        query = Query(obj.text, obj.column, fields, count_only, aggregates=aggregates)
         if self.is_keyword("where"):
             self.take()
             query.where = self.or_expr()
+        if self.is_keyword("group"):
+            self.take()
+            self.expect_keyword("by")
+            while True:
+                grouped = self.name()
+                query.group_by.append((grouped.text, grouped.column))
+                if self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+                    self.take()
+                    continue
+                break
         if self.is_keyword("order"):
             self.take()
             self.expect_keyword("by")
@@ -255,7 +308,7 @@ class _Parser:
 
     def literal(self) -> Any:
         token = self.take()
-        if token.kind in ("string", "number", "date", "datetime"):
+        if token.kind in ("string", "number", "date", "datetime", "relative"):
             return token.value
         if token.kind == "keyword" and token.value in ("null", "true", "false"):
             return {"null": None, "true": True, "false": False}[token.value]

@@ -36,6 +36,8 @@ from crm_sandbox.salesforce.errors import NOT_FOUND, not_found, sf_error
 
 MODULES = (oauth, identity, describe, sobjects, query, composite, tooling, bulk)
 ROUTER = Router(module.routes for module in MODULES)
+#: Salesforce Help 000386264: the URI of a REST call is at most 16,384 bytes (414 above).
+MAX_URI_BYTES = 16_384
 
 
 class SalesforceSurface:
@@ -52,6 +54,10 @@ class SalesforceSurface:
 
     def handle(self, request: Request) -> tuple[str, Reply]:
         """The endpoint the call is counted as (``salesforce.<endpoint>``), and the reply."""
+        uri = request.full_path if request.query_string else request.path
+        if len(uri.encode()) > MAX_URI_BYTES:
+            body = [{"errorCode": "URI_TOO_LONG", "message": "URI Too Long"}]
+            return "salesforce.uri_too_long", self._finish(Reply(414, body))
         try:
             route, args = ROUTER.match(request)
         except NotFound:
