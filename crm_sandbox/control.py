@@ -70,6 +70,8 @@ HUBSPOT_SCOPES = (
     "crm.objects.contacts.write",
     "crm.objects.companies.read",
     "crm.objects.companies.write",
+    "crm.objects.deals.read",
+    "crm.objects.deals.write",
     "crm.objects.owners.read",
     "crm.schemas.contacts.read",
     "crm.schemas.contacts.write",

@@ -77,6 +77,7 @@ REQUIRED_SCOPES = {
     "crm.objects.contacts.write": "write contact scores, create follow-up tasks",
     "crm.objects.companies.read": "find companies",
     "crm.objects.companies.write": "write company scores",
+    "crm.objects.deals.read": "read won deals for the revenue view",
     "crm.schemas.contacts.read": "read contact and task properties",
     "crm.schemas.contacts.write": "create cx360's contact and task properties",
     "crm.schemas.companies.read": "read company properties",

@@ -28,8 +28,8 @@ from crm_sandbox.replies import HttpError, Reply
 from crm_sandbox.routing import Routes
 
 #: The object whose scopes a CRM object type's calls need.
-_SCOPE_OBJECT = {"contacts": "contacts", "companies": "companies", "tasks": "contacts",
-                 "notes": "contacts"}  # fmt: skip
+_SCOPE_OBJECT = {"contacts": "contacts", "companies": "companies", "deals": "deals",
+                 "tasks": "contacts", "notes": "contacts"}  # fmt: skip
 _READS = {"get", "list_page", "batch_read", "search", "list"}
 APP_ID = 3_131_313
 
