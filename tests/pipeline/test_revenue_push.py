@@ -4,7 +4,7 @@ status picklist value, and a refresh that read the same revenue writes nothing."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from connector.app import database
 from connector.revenue import store_revenue
 from connector.storage import Account, utcnow
+from tests.crm.test_revenue_sandbox import Deals
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.test_end_to_end import (
     CRMS_AND_BACKENDS,
@@ -75,3 +76,50 @@ def test_given_stored_revenue_when_worker_pushes_then_account_fields_hold_it(
     assert store(pipeline) == []
     assert pending_outbox(pipeline) == 0
     assert write_calls(pipeline) == before
+
+
+@pytest.mark.integration
+@CRMS_AND_BACKENDS
+def test_given_deals_in_the_crm_when_refresh_is_requested_then_fields_and_figures_follow(
+    sandbox: Any, request: pytest.FixtureRequest, crm: str, backend: str
+):
+    """End to end: deals entered with the vendor's client library, the refresh asked for over
+    the API and run by the worker, the fields on the Account / Company, the figures in the
+    API; by hand: kessler's won deals in the window 1,000.50 + 2,000 = 3,000.50."""
+    pipeline = pushed_sample(crm, backend, sandbox, request)
+    with database(pipeline.app).session() as session:
+        crm_ids = {
+            r.domain: r.crm_id for r in session.execute(select(Account.domain, Account.crm_id))
+        }
+    deals = Deals(sandbox, crm)
+    kessler = str(crm_ids[DOMAINS[0]])
+    today = datetime.now(UTC).date()
+    deals.deal(kessler, "1000.50", today - timedelta(days=3))
+    deals.deal(kessler, "2000", today - timedelta(days=300))
+    deals.deal(kessler, "7000", today - timedelta(days=400))  # before the window
+    deals.deal(kessler, "9000", today - timedelta(days=10), won=False)  # lost
+
+    client = pipeline.app.test_client()
+    queued = client.post("/api/v1/stats/revenue/refresh", headers=pipeline.headers("admin"))
+    assert queued.status_code == 202, queued.json
+    amount, currency, status = FIELDS[crm]
+
+    def written() -> Any:
+        values = crm_values(pipeline, "account", DOMAINS[0])
+        return values if values.get(amount) not in (None, "") else None
+
+    fields = pipeline.wait_for(written, what="the refreshed revenue on the account")
+    assert float(fields[amount]) == 3000.5
+    code = fields[currency]
+    assert isinstance(code, str) and len(code) == 3
+    _, accounts = expected_cards(datetime.now(UTC))
+    nps = accounts[DOMAINS[0]]["nps.score"]
+    assert fields[status] == STATUS_VALUES[crm]["at_risk" if nps < 0 else "safe"]
+    # vogelsang has no won deal: revenue 0, never counted, no status
+    vogelsang = crm_values(pipeline, "account", DOMAINS[1])
+    assert float(vogelsang[amount] or 0) == 0 and vogelsang.get(status) in (None, "")
+
+    stats = client.get("/api/v1/stats/revenue", headers=pipeline.headers("read")).json
+    (portfolio,) = stats["portfolios"]
+    assert portfolio["currency"] == code and portfolio["revenue"] == 3000.5
+    assert portfolio["coverage_pct"] == 100.0 and portfolio["weighted_nps"] == nps
