@@ -4,14 +4,17 @@ status picklist value, and a refresh that read the same revenue writes nothing."
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from connector.app import database
+from connector.cli import main
 from connector.revenue import store_revenue
 from connector.storage import Account, utcnow
 from tests.crm.test_revenue_sandbox import Deals
@@ -123,3 +126,27 @@ def test_given_deals_in_the_crm_when_refresh_is_requested_then_fields_and_figure
     (portfolio,) = stats["portfolios"]
     assert portfolio["currency"] == code and portfolio["revenue"] == 3000.5
     assert portfolio["coverage_pct"] == 100.0 and portfolio["weighted_nps"] == nps
+
+
+@pytest.mark.integration
+def test_given_deals_when_cli_refreshes_then_it_reports_and_queues_the_changed_account(
+    sandbox: Any, request: pytest.FixtureRequest
+):
+    pipeline = pushed_sample("salesforce", "embedded", sandbox, request)
+    with database(pipeline.app).session() as session:
+        kessler = session.scalar(select(Account.crm_id).where(Account.domain == DOMAINS[0]))
+    Deals(sandbox, "salesforce").deal(str(kessler), "500", datetime.now(UTC).date())
+    pipeline.stop_workers()  # the CLI works without a worker
+
+    def refresh() -> dict[str, Any]:
+        done = CliRunner().invoke(main, ["revenue", "refresh", "--json"], env=pipeline.env,
+                                  catch_exceptions=False)  # fmt: skip
+        assert done.exit_code == 0, done.output
+        return dict(json.loads(done.output[done.output.index("{") :]))
+
+    first = refresh()
+    assert first["read"] == first["accounts"] >= 2
+    # the currency and one aggregate query (and a token): within the issue's 10 per 10,000
+    assert first["changed"] == first["read"] and 0 < first["api_calls"] <= 10
+    assert pending_outbox(pipeline) == first["changed"]
+    assert refresh()["changed"] == 0  # the same revenue read again: nothing to push
