@@ -41,10 +41,12 @@ PUSH_TIMEOUT_SECONDS = 180
 CONTACT_COLUMNS = (
     ("NPS", "nps.score"), ("category", "nps.category"), ("CSAT %", "csat.pct"),
     ("rNPS", "rnps.score"), ("potential", "rnps.potential_avg"), ("segment", "cx360.segment"),
+    ("revenue", "revenue.amount"), ("cur.", "revenue.currency"),
 )  # fmt: skip
 ACCOUNT_COLUMNS = (
     ("NPS", "nps.score"), ("±MoE", "nps.moe"), ("N", "nps.responses"), ("CSAT %", "csat.pct"),
     ("rNPS", "rnps.score"), ("potential", "rnps.potential_avg"), ("segment", "cx360.segment"),
+    ("revenue", "revenue.amount"), ("cur.", "revenue.currency"),
 )  # fmt: skip
 
 
@@ -131,6 +133,43 @@ def _outbox_pending(config: dict[str, Any]) -> int:
             return pending_count(session)
     finally:
         db.dispose()
+
+
+def _wait_for_push(config: dict[str, Any], worker: subprocess.Popen[bytes], log_path: Path,
+                   console: Console, what: str) -> bool:  # fmt: skip
+    """Wait until the worker has pushed the outbox; False (said why) when it cannot."""
+    started = time.monotonic()
+    with console.status(f"Waiting for the worker to push {what} to the CRM..."):
+        while _outbox_pending(config):
+            if worker.poll() is not None:
+                console.print(log_path.read_text(errors="replace")[-3000:])
+                console.print(f"[red]The worker exited ({worker.returncode}).")
+                return False
+            if time.monotonic() - started > PUSH_TIMEOUT_SECONDS:
+                console.print(f"[red]The push did not finish in {PUSH_TIMEOUT_SECONDS}s; "
+                              f"see {log_path}")  # fmt: skip
+                return False
+            time.sleep(0.5)
+    return True
+
+
+def _refresh_revenue(config: dict[str, Any]) -> int:
+    """Read the matched accounts' revenue from the CRM as ``cx360 revenue refresh`` does (the
+    sandbox's sample deals); the changed ones go to the outbox. Returns how many were read."""
+    from connector.scoring import ScoringConfig
+    from connector.storage import utcnow
+    from connector.sync.revenue import refresh_revenue, revenue_source
+    from connector.sync.runs import crm_connection
+
+    app = create_app(config)
+    with app.app_context():
+        adapter, _ = crm_connection(app.config)
+        report = refresh_revenue(
+            database(app), revenue_source(adapter), now=utcnow(),
+            window_days=ScoringConfig.from_config(app.config).window_days,
+        )  # fmt: skip
+    database(app).dispose()
+    return report.read
 
 
 def read_back(config: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any]]], ...]:
@@ -236,18 +275,13 @@ def run_demo(
                       f"employee ratings to {base_url}/api/v1")  # fmt: skip
 
         started = time.monotonic()
-        with console.status("Waiting for the worker to push the scores to the CRM..."):
-            while _outbox_pending(config):
-                if worker.poll() is not None:
-                    console.print(log_path.read_text(errors="replace")[-3000:])
-                    console.print(f"[red]The worker exited ({worker.returncode}).")
-                    return 1
-                if time.monotonic() - started > PUSH_TIMEOUT_SECONDS:
-                    console.print(f"[red]The push did not finish in {PUSH_TIMEOUT_SECONDS}s; "
-                                  f"see {log_path}")  # fmt: skip
-                    return 1
-                time.sleep(0.5)
+        if not _wait_for_push(config, worker, log_path, console, "the scores"):
+            return 1
         console.print(f"Pushed in {time.monotonic() - started:.1f}s")
+        read = _refresh_revenue(config)
+        console.print(f"Read the closed-won revenue of {read} account(s) from the {crm} sandbox")
+        if not _wait_for_push(config, worker, log_path, console, "the revenue"):
+            return 1
 
         contacts, accounts = read_back(config)
         console.print(_table(f"Contacts as the {crm} sandbox holds them (read back)", contacts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -12,12 +13,18 @@ from typing import Any
 
 from crm_sandbox.control import Controls
 from crm_sandbox.hubspot import HubSpotData
-from crm_sandbox.hubspot.schema import ALIASES
+from crm_sandbox.hubspot.schema import ALIASES, iso
 from crm_sandbox.salesforce import SalesforceData
 from crm_sandbox.salesforce.schema import FieldError
 
 STATE_VERSION = 1
 HUBSPOT_OWNERS = ("1001", "1002")
+#: The sample deals' stages: (Salesforce StageName, HubSpot dealstage of the default pipeline).
+SAMPLE_STAGES = {
+    "won": ("Closed Won", "closedwon"),
+    "lost": ("Closed Lost", "closedlost"),
+    "open": ("Negotiation/Review", "contractsent"),
+}
 
 
 def cx360_sample_data() -> Path:
@@ -77,8 +84,8 @@ class SandboxState:
         )
 
     def seed(self, sample_dir: Path | None = None) -> None:
-        """Accounts/companies and the contacts marked ``in_crm=yes`` from the sample data
-        (``sample_dir``, by default cx360's)."""
+        """Accounts/companies, the contacts marked ``in_crm=yes`` and the deals
+        (opportunities) from the sample data (``sample_dir``, by default cx360's)."""
         sample_dir = sample_dir or cx360_sample_data()
         with (sample_dir / "accounts.csv").open(encoding="utf-8", newline="") as handle:
             accounts = list(csv.DictReader(handle))
@@ -128,6 +135,34 @@ class SandboxState:
                 )
                 if domain in company_ids:
                     hs.associate("contacts", contact["id"], "companies", company_ids[domain], [279])
+            self._seed_deals(sample_dir / "deals.csv", account_ids, company_ids)
+
+    def _seed_deals(
+        self, path: Path, account_ids: dict[str, str], company_ids: dict[str, str]
+    ) -> None:
+        """Each sample deal as an Opportunity and a HubSpot deal (primary company), closed
+        ``closed_days_ago`` days before today (negative: expected to close then)."""
+        if not path.exists():
+            return
+        with path.open(encoding="utf-8", newline="") as handle:
+            deals = list(csv.DictReader(handle))
+        today = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+        for row in deals:
+            domain = row["account_domain"]
+            stage = SAMPLE_STAGES[row["stage"]]
+            closed = today - dt.timedelta(days=int(row["closed_days_ago"]))
+            self.salesforce.insert(
+                "Opportunity",
+                {"AccountId": account_ids[domain], "Name": row["name"],
+                 "Amount": float(row["amount"]), "StageName": stage[0],
+                 "CloseDate": closed.date().isoformat()},
+            )  # fmt: skip
+            deal = self.hubspot.create(
+                "deals",
+                {"dealname": row["name"], "amount": row["amount"], "pipeline": "default",
+                 "dealstage": stage[1], "closedate": iso(closed)},
+            )  # fmt: skip
+            self.hubspot.associate("deals", deal["id"], "companies", company_ids[domain], [341, 5])
 
     def generate_contacts(self, crm: str, count: int, accounts: int = 10) -> dict[str, Any]:
         """Add ``count`` synthetic contacts (``bulk-000123@example.com``) on ``accounts`` new

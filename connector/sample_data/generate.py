@@ -302,6 +302,49 @@ def generate() -> None:
                     + "\n"
                 )
 
+    write_deals(generate_deals())
+
+
+#: Deals are dated relative to the day they are seeded (``closed_days_ago``), so the demo's
+#: won deals stay in the revenue window whenever it runs.
+DEAL_STAGES = ("won", "lost", "open")
+
+
+def generate_deals() -> list[dict[str, Any]]:
+    """Deals of the sample accounts (their own random stream, so the other files stay as they
+    are): won deals in the last year, one won before it, lost and open ones; the last account
+    has none won, so its revenue is 0."""
+    rng = random.Random(SEED + 22)
+    deals: list[dict[str, Any]] = []
+    for index, (key, name, domain, _, _) in enumerate(ACCOUNTS):
+        short = name.split()[0]
+        won = 0 if index == len(ACCOUNTS) - 1 else rng.randint(1, 4)
+        plan = [("won", rng.randint(1, 330)) for _ in range(won)]
+        plan += [("won", rng.randint(400, 700)), ("lost", rng.randint(1, 300))]
+        plan += [("open", -rng.randint(10, 90))]  # expected to close in the future
+        for number, (stage, days_ago) in enumerate(plan, start=1):
+            deals.append(
+                {
+                    "key": f"{key}-{number}",
+                    "account_domain": domain,
+                    "name": f"{short} deal {number}",
+                    "amount": f"{rng.randrange(5_000, 120_000, 250)}.00",
+                    "stage": stage,
+                    "closed_days_ago": days_ago,
+                }
+            )
+    return deals
+
+
+def write_deals(deals: list[dict[str, Any]]) -> None:
+    with open(HERE / "deals.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(
+            fh,
+            fieldnames=["key", "account_domain", "name", "amount", "stage", "closed_days_ago"],
+        )
+        writer.writeheader()
+        writer.writerows(deals)
+
 
 if __name__ == "__main__":
     generate()

@@ -44,10 +44,13 @@ def test_given_nothing_installed_when_running_demo_once_then_scores_read_back_fr
     assert f"as the {crm} sandbox holds them (read back)" in output
     # the hand-checked sample account (tests/scoring): NPS 60.0, MoE 70.1, CSAT 50.0, rNPS -20.0
     line = next(x for x in output.splitlines() if x.startswith("│ kessler-soehne.de "))
-    domain, nps, moe, n, csat, rnps, potential, segment = (
+    domain, nps, moe, n, csat, rnps, potential, segment, revenue, currency = (
         cell.strip() for cell in line.split("│")[1:-1]
     )
     assert (nps, moe, csat, rnps, potential) == ("60.0", "70.1", "50.0", "-20.0", "6.6")
+    # the sandbox's sample deals (connector/sample_data/deals.csv): one won in the last year
+    assert (float(revenue), currency) == (14750.0, "EUR")
+    assert "Read the closed-won revenue of 8 account(s)" in output
     assert float(n) == 5 and segment.lower() == "maintain" and domain == "kessler-soehne.de"
     assert "Follow-up tasks for new detractors created in the CRM: 12" in output
     assert "petra.unbekannt@gmx.de" in output

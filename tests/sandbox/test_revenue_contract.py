@@ -208,11 +208,14 @@ def test_deal_is_closed_won_by_its_stage_and_cannot_be_set(hs: HubSpot) -> None:
         _deal(hs, company, "1", "closedwon", 1, hs_is_closed_won="false")
 
 
-def test_deal_search_filters_closed_won_by_close_date_and_pages(hs: HubSpot) -> None:
+def test_deal_search_filters_closed_won_by_close_date_and_pages(
+    hs: HubSpot, sandbox: SandboxServer
+) -> None:
     """CRM search: filters AND-ed in a group, BETWEEN with value/highValue, datetime values as
     epoch milliseconds, sorts, at most 200 a page, paging.next.after, and no more than 10,000
     results for any query:
     https://developers.hubspot.com/docs/guides/api/crm/search"""
+    sandbox.admin.reset(seed=False)  # only this test's deals
     company = _company(hs, "Search")
     inside = [_deal(hs, company, str(n), "closedwon", 5) for n in range(3)]
     _deal(hs, company, "1", "closedwon", 40)
