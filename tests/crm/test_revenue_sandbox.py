@@ -61,6 +61,15 @@ class Deals:
                 ssl_ca_cert=str(sandbox.ca_path),
             )  # fmt: skip
 
+    def remove_all(self) -> None:
+        """Delete every deal (the sandbox's seeded sample deals too), as a user would."""
+        if self.crm == "salesforce":
+            for record in self.sf.query_all("SELECT Id FROM Opportunity")["records"]:
+                self.sf.Opportunity.delete(record["Id"])
+            return
+        for deal in self.hs.crm.deals.get_all():
+            self.hs.crm.deals.basic_api.archive(deal.id)
+
     def account(self, name: str) -> str:
         if self.crm == "salesforce":
             return str(self.sf.Account.create({"Name": name})["id"])

@@ -95,6 +95,7 @@ def test_given_deals_in_the_crm_when_refresh_is_requested_then_fields_and_figure
             r.domain: r.crm_id for r in session.execute(select(Account.domain, Account.crm_id))
         }
     deals = Deals(sandbox, crm)
+    deals.remove_all()  # the seeded sample deals: only this test's count
     kessler = str(crm_ids[DOMAINS[0]])
     today = datetime.now(UTC).date()
     deals.deal(kessler, "1000.50", today - timedelta(days=3))
@@ -135,7 +136,9 @@ def test_given_deals_when_cli_refreshes_then_it_reports_and_queues_the_changed_a
     pipeline = pushed_sample("salesforce", "embedded", sandbox, request)
     with database(pipeline.app).session() as session:
         kessler = session.scalar(select(Account.crm_id).where(Account.domain == DOMAINS[0]))
-    Deals(sandbox, "salesforce").deal(str(kessler), "500", datetime.now(UTC).date())
+    deals = Deals(sandbox, "salesforce")
+    deals.remove_all()  # the seeded sample deals: only this test's count
+    deals.deal(str(kessler), "500", datetime.now(UTC).date())
     pipeline.stop_workers()  # the CLI works without a worker
 
     def refresh() -> dict[str, Any]:
