@@ -148,21 +148,11 @@ class SandboxState:
             deals = list(csv.DictReader(handle))
         today = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
         for row in deals:
-            domain = row["account_domain"]
             stage = SAMPLE_STAGES[row["stage"]]
             closed = today - dt.timedelta(days=int(row["closed_days_ago"]))
-            self.salesforce.insert(
-                "Opportunity",
-                {"AccountId": account_ids[domain], "Name": row["name"],
-                 "Amount": float(row["amount"]), "StageName": stage[0],
-                 "CloseDate": closed.date().isoformat()},
-            )  # fmt: skip
-            deal = self.hubspot.create(
-                "deals",
-                {"dealname": row["name"], "amount": row["amount"], "pipeline": "default",
-                 "dealstage": stage[1], "closedate": iso(closed)},
-            )  # fmt: skip
-            self.hubspot.associate("deals", deal["id"], "companies", company_ids[domain], [341, 5])
+            for crm, ids_by_domain in (("salesforce", account_ids), ("hubspot", company_ids)):
+                account = ids_by_domain[row["account_domain"]]
+                self._insert_deal(crm, account, row["name"], row["amount"], stage, closed)
 
     def generate_contacts(self, crm: str, count: int, accounts: int = 10) -> dict[str, Any]:
         """Add ``count`` synthetic contacts (``bulk-000123@example.com``) on ``accounts`` new
@@ -233,6 +223,54 @@ class SandboxState:
         return {"created": created}
 
     # --------------------------------------------------------------- persistence
+    def generate_revenue_accounts(
+        self, crm: str, count: int, won_per_account: int = 2
+    ) -> list[str]:
+        """``count`` new accounts/companies (ids returned in order), each with
+        ``won_per_account`` deals won in the last 300 days (amounts 1,000 + 100 * n), one won
+        400 days ago and one lost: for benchmarks of the revenue read."""
+        if count < 0 or won_per_account < 0:
+            raise ValueError("count and won_per_account must not be negative")
+        today = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+        plan = [("won", 1 + 300 * n // max(won_per_account, 1)) for n in range(won_per_account)]
+        plan += [("won", 400), ("lost", 10)]
+        ids: list[str] = []
+        with self.lock:
+            for number in range(count):
+                if crm == "salesforce":
+                    account = self.salesforce.insert("Account", {"Name": f"Revenue {number:06d}"})
+                else:
+                    account = self.hubspot.create("companies", {"name": f"Revenue {number:06d}"})[
+                        "id"
+                    ]
+                ids.append(account)
+                for n, (stage, days_ago) in enumerate(plan):
+                    self._insert_deal(
+                        crm, account, f"Revenue {number:06d}-{n}", f"{1000 + 100 * n}.00",
+                        SAMPLE_STAGES[stage], today - dt.timedelta(days=days_ago),
+                    )  # fmt: skip
+        return ids
+
+    def _insert_deal(
+        self, crm: str, account: str, name: str, amount: str, stage: tuple[str, str],
+        closed: dt.datetime,
+    ) -> None:  # fmt: skip
+        """One won/lost/open deal of ``account`` in one CRM (a HubSpot deal's primary
+        company is ``account``)."""
+        if crm == "salesforce":
+            self.salesforce.insert(
+                "Opportunity",
+                {"AccountId": account, "Name": name, "Amount": float(amount),
+                 "StageName": stage[0], "CloseDate": closed.date().isoformat()},
+            )  # fmt: skip
+            return
+        deal = self.hubspot.create(
+            "deals",
+            {"dealname": name, "amount": amount, "pipeline": "default", "dealstage": stage[1],
+             "closedate": iso(closed)},
+        )  # fmt: skip
+        self.hubspot.associate("deals", deal["id"], "companies", account, [341, 5])
+
     def save(self, path: Path) -> None:
         with self.lock:
             payload = {

@@ -152,3 +152,13 @@ def test_import_speed_prints_current_and_baseline_side_by_side():
                      r"baseline HEAD: 300 rows in [\d.]+ s = +[\d,]+ rows/s", out)  # fmt: skip
     assert re.search(r"median over 1 runs: current [\d,]+ rows/s \| baseline HEAD [\d,]+", out)
     assert re.search(r"ratio current/baseline: [\d.]+x", out)
+
+
+def test_revenue_calls_prints_calls_per_10000_accounts_for_both_crms():
+    out = run("revenue_calls.py", "--accounts", "300")
+    for crm, budget in (("hubspot", 150), ("salesforce", 10)):
+        assert re.search(
+            rf"{crm}: \d+ calls for 300 accounts = [\d.]+ per 10,000 accounts \(budget {budget}\);"
+            r" 0 account\(s\) with a wrong amount",
+            out,
+        ), out
