@@ -185,3 +185,26 @@ def test_salesforce_reads_2000_accounts_a_query_five_queries_a_call(fresh: Sandb
         "salesforce.query": 1,
         "salesforce.composite": 1,
     }
+
+
+def test_hubspot_reads_the_window_s_won_deals_once_whatever_the_accounts(
+    fresh: SandboxServer,
+) -> None:
+    """One account-info call, one search page per 200 won deals, one association read per
+    1,000 deals, counted by the sandbox: the same for one company asked as for all."""
+    deals = Deals(fresh, "hubspot")
+    companies = [deals.account(f"Company {n}") for n in range(3)]
+    for company in companies:
+        deals.deal(company, "10", TODAY - timedelta(days=1))
+    fresh.admin.reset_stats()
+
+    read = _adapter(fresh, "hubspot").read_account_revenue(companies[:1], 365)
+
+    assert read == {companies[0]: AccountRevenue(companies[0], Decimal("10"), "EUR", 1)}
+    endpoints = fresh.admin.stats()["endpoints"]
+    calls = {k: v for k, v in endpoints.items() if k.startswith("hubspot.") and v}
+    assert calls == {
+        "hubspot.account_info.details": 1,
+        "hubspot.deals.search": 1,
+        "hubspot.associations.batch_read": 1,
+    }

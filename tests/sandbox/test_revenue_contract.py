@@ -82,6 +82,15 @@ def test_aggregate_query_sums_and_counts_per_group(sf: Salesforce) -> None:
         TODAY.isoformat(),
     )
     assert (rows[two]["total"], rows[two]["expr0"]) == (5.0, 1)
+    # "LAST_N_DAYS:1 includes yesterday and today"
+    recent = _account(sf, "Recent")
+    for days_ago in (0, 1, 2):
+        _opportunity(sf, recent, 10**days_ago, "Closed Won", days_ago)
+    (row,) = sf.query(
+        f"SELECT SUM(Amount) total FROM Opportunity WHERE AccountId = '{recent}' "
+        "AND CloseDate = LAST_N_DAYS:1"
+    )["records"]
+    assert row["total"] == 11.0
 
 
 def test_aggregate_query_refuses_an_ungrouped_field_and_more_than_2000_rows(
