@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import time as time_module
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -86,7 +87,11 @@ REQUIRED_SCOPES = {
 _SEARCH_APIS: dict[str, Callable[[HubSpot], Any]] = {
     "companies": lambda client: client.crm.companies.search_api,
     "tasks": lambda client: client.crm.objects.tasks.search_api,
+    "deals": lambda client: client.crm.deals.search_api,
 }
+#: Times one page of a long search is asked again after the search endpoints' per-second
+#: limit answered 429 (waiting the Retry-After), so a portal-wide read is not started over.
+SEARCH_PAGE_RETRIES = 3
 #: The ids merged into a record (";"-separated), read to follow a merged-away id.
 MERGED_IDS = "hs_merged_object_ids"
 #: CRM search: at most 200 results a page and 10,000 a query (developers.hubspot.com/docs/api/
@@ -828,20 +833,34 @@ class HubSpotAdapter:
                 "properties": ["amount", "closedate", "deal_currency_code"],
                 "limit": SEARCH_PAGE,
             }  # fmt: skip
-            reply = (
-                self._call(
-                    "deals.search",
-                    lambda c, b: c.crm.deals.search_api.do_search(b, **self._raw()),
-                    body,
-                )
-                or {}
-            )
+            reply = self._search_page("deals", body)
             results = reply.get("results") or []
             for record in results:
                 found[str(record["id"])] = dict(record.get("properties") or {})
             if not results or not (reply.get("paging") or {}).get("next"):
                 return found
             last = str(results[-1]["id"])
+
+    def _search_page(self, obj: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One page of a CRM search; a 429 of the search endpoints' own per-second limit is
+        waited out (its Retry-After, at most 10 s) and the page asked again."""
+        for attempt in range(SEARCH_PAGE_RETRIES + 1):
+            try:
+                return dict(
+                    self._call(
+                        f"{obj}.search",
+                        lambda c, b: _SEARCH_APIS[obj](c).do_search(b, **self._raw()),
+                        body,
+                    )
+                    or {}
+                )
+            except RetriableCrmError as exc:
+                if exc.status != 429 or attempt == SEARCH_PAGE_RETRIES:
+                    raise
+                wait = min(exc.retry_after if exc.retry_after is not None else 1.0, 10.0)
+                log.info("HubSpot %s search limited (429); asking again in %.1f s", obj, wait)
+                time_module.sleep(wait)
+        raise AssertionError("unreachable")
 
     def _deal_companies(self, deal_ids: Sequence[str]) -> dict[str, str]:
         """deal id -> the company it counts for: its primary company, else its only one

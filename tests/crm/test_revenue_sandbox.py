@@ -208,3 +208,18 @@ def test_hubspot_reads_the_window_s_won_deals_once_whatever_the_accounts(
         "hubspot.deals.search": 1,
         "hubspot.associations.batch_read": 1,
     }
+
+
+def test_hubspot_search_limit_per_second_is_waited_out_page_by_page(
+    fresh: SandboxServer,
+) -> None:
+    """HubSpot's search endpoints allow a few requests a second (429 above, Retry-After): a
+    page refused is asked again, so the portal-wide read still finishes with every deal."""
+    companies = fresh.state.generate_revenue_accounts("hubspot", 150, won_per_account=2)
+    fresh.admin.set_limits(hubspot_search_per_second=1)
+    fresh.admin.reset_stats()
+
+    read = _adapter(fresh, "hubspot").read_account_revenue(companies, 365)
+
+    assert {r.amount for r in read.values()} == {Decimal("2100.00")}  # 1,000 + 1,100
+    assert sum(r.deals for r in read.values()) == 300  # two pages of 200
