@@ -13,7 +13,7 @@ from connector.cli_admin import (
     serve_command,
     status_command,
 )
-from connector.cli_sync import revenue_command, sync_command, worker_command
+from connector.cli_sync import beat_command, revenue_command, sync_command, worker_command
 from connector.config import ConfigError
 from connector.crm.commands import check_command, install_command
 from connector.importer.command import import_command
@@ -47,6 +47,7 @@ main.add_command(install_command)
 main.add_command(check_command)
 main.add_command(sandbox_command)
 main.add_command(worker_command)
+main.add_command(beat_command)
 main.add_command(sync_command)
 main.add_command(revenue_command)
 

@@ -1,28 +1,46 @@
-"""CLI commands of the sync pipeline: ``cx360 worker`` and ``cx360 sync``."""
+"""CLI commands of the sync pipeline: ``cx360 worker``, ``cx360 beat`` and ``cx360 sync``."""
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import click
 
 from connector.cli_admin import _config, upgrade_waiting, wait_for_db_option
 
+PR_SET_PDEATHSIG = 1
+STANDBY_POLL_SECONDS = 2.0
+
 
 @click.command("worker")
 @click.option("--concurrency", "-c", default=2, show_default=True, type=int,
               help="Worker processes (prefork pool).")  # fmt: skip
-@click.option("--beat/--no-beat", default=True, show_default=True,
-              help="Also run the periodic outbox relay (one beat per deployment).")  # fmt: skip
+@click.option("--beat/--no-beat", default=False, show_default=True,
+              help="Also run `cx360 beat` as a child (one-box or dev setups).")  # fmt: skip
 @click.option("--loglevel", default="INFO", show_default=True)
 @wait_for_db_option
 def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: float) -> None:
-    """Run a Celery worker (and beat) that pushes scores to the CRM."""
+    """Run a Celery worker that pushes scores to the CRM.
+
+    ``--beat`` starts ``cx360 beat`` as a child process rather than Celery's embedded beat:
+    the child takes the same one-beat lock, and if it dies the worker stops with exit code 1
+    so its supervisor restarts both (an embedded beat could die while the worker ran on).
+    """
     config = _config()
     if not config.get("CX360_CRM"):
         raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
     upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
+    from celery.signals import worker_shutting_down
+
     from tasks.worker import celery
 
     click.echo(
@@ -30,9 +48,90 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
     )
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip",
             "--without-mingle"]  # fmt: skip
-    if beat:
-        argv += ["--beat", f"--schedule={config['CX360_INSTANCE_PATH']}/celerybeat-schedule"]
-    celery.worker_main(argv)
+    if not beat:
+        celery.worker_main(argv)
+        return
+    shutting_down = threading.Event()
+    beat_died = threading.Event()
+    worker_shutting_down.connect(lambda **_: shutting_down.set(), weak=False)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "beat", f"--loglevel={loglevel}"],
+        preexec_fn=_stop_with_parent,
+    )
+
+    def watch_beat() -> None:
+        code = child.wait()
+        if not shutting_down.is_set():
+            click.echo(f"cx360 worker: its beat (pid {child.pid}) exited with code {code}; "
+                       "stopping so the supervisor restarts the worker", err=True)  # fmt: skip
+            beat_died.set()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_beat, name="cx360-beat-watch", daemon=True).start()
+    try:
+        celery.worker_main(argv)
+    finally:
+        shutting_down.set()
+        _stop_child(child)
+    if beat_died.is_set():
+        sys.exit(1)
+
+
+def _stop_with_parent() -> None:
+    """In the beat child: get SIGTERM when the worker dies, even by kill -9 (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@click.command("beat")
+@click.option("--loglevel", default="INFO", show_default=True)
+@wait_for_db_option
+def beat_command(loglevel: str, wait_for_db: float) -> None:
+    """Run the periodic schedule (outbox relay, revenue refresh): exactly one per deployment.
+
+    It holds the one-beat lock (see connector/beat_lock.py) while it runs; a second
+    ``cx360 beat`` waits as a standby and takes over when the first stops or dies.
+    """
+    from connector.beat_lock import beat_lock
+
+    config = _config()
+    instance = Path(config["CX360_INSTANCE_PATH"])
+    instance.mkdir(parents=True, exist_ok=True)
+    upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
+    # SIGTERM while on standby: leave through SystemExit, so exit handlers run
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    lock = beat_lock(config["CX360_DATABASE_URL"], str(instance))
+    if not lock.try_acquire():
+        click.echo(f"cx360 beat: standby; another cx360 beat holds the {lock.description}; "
+                   "taking over when it stops")  # fmt: skip
+        while not lock.try_acquire():
+            time.sleep(STANDBY_POLL_SECONDS)
+        click.echo("cx360 beat: the other beat stopped; taking over")
+    lost = threading.Event()
+
+    def on_lost() -> None:
+        click.echo("cx360 beat: lost the beat lock's database connection; stopping", err=True)
+        lost.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    lock.watch(on_lost)
+    from tasks.worker import celery
+
+    click.echo(f"cx360 beat: holding the {lock.description}; broker "
+               f"{celery.conf.broker_url.split('@')[-1]}")  # fmt: skip
+    celery.Beat(schedule=str(instance / "celerybeat-schedule"), loglevel=loglevel).run()
+    if lost.is_set():
+        sys.exit(1)
 
 
 @click.command("sync")

@@ -257,7 +257,8 @@ def run_demo(
         log_path = instance / "worker.log"
         worker_log = stack.enter_context(open(log_path, "wb"))
         worker = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "worker", "-c", "1", "--loglevel", "WARNING"],
+            [sys.executable, "-m", "connector.cli", "worker", "-c", "1", "--beat",
+             "--loglevel", "WARNING"],
             env=_environment(config), stdout=worker_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         stack.callback(_stop, worker)

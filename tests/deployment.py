@@ -77,7 +77,8 @@ class Deployment:
             str(concurrency),
             "--loglevel",
             self.worker_loglevel,
-        ] + ([] if beat else ["--no-beat"])
+            "--beat" if beat else "--no-beat",
+        ]
         process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(process)
         return process

@@ -70,8 +70,13 @@ def test_given_unit_running_the_cli_when_parsed_then_every_option_exists(unit: P
 
 
 def test_given_units_when_read_then_exactly_one_runs_beat():
-    with_beat = [u.name for u in UNITS if "--beat" in " ".join(unit_lines(u, "ExecStart"))]
-    assert with_beat == ["cx360-beat.service"]
+    def runs_beat(unit: Path) -> bool:
+        args = shlex.split(" ".join(unit_lines(unit, "ExecStart")))
+        return "beat" in args or "--beat" in args
+
+    assert [u.name for u in UNITS if runs_beat(u)] == ["cx360-beat.service"]
+    (beat,) = unit_lines(DEPLOY / "systemd" / "cx360-beat.service", "ExecStart")
+    assert shlex.split(beat)[1:2] == ["beat"]  # `cx360 beat` itself, no worker around it
     (worker,) = unit_lines(DEPLOY / "systemd" / "cx360-worker@.service", "ExecStart")
     assert "--no-beat" in worker  # identical worker units never start a second beat
 

@@ -168,7 +168,7 @@ class WorkerGroups:
         log = open(self.folder / f"worker-{self.started}.log", "wb")  # noqa: SIM115
         self.started += 1
         args = [sys.executable, "-m", "connector.cli", "worker", "-c", str(concurrency),
-                "--loglevel", "INFO"] + ([] if beat else ["--no-beat"])  # fmt: skip
+                "--loglevel", "INFO", "--beat" if beat else "--no-beat"]  # fmt: skip
         process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # fmt: skip
         self.processes.append(process)

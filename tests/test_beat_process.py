@@ -1,0 +1,145 @@
+"""`cx360 beat` and `cx360 worker --beat` as real processes (issue 17, process model).
+
+Real PostgreSQL (the advisory lock), real Redis (the broker the relay is sent to), kill -9.
+Readiness is a line in a process's output, polled with generous timeouts; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.pipeline.conftest import REDIS_TEST_URL
+from tests.reliability.harness import wait_until
+
+RELAY_SENT = "Sending due task relay-outbox (cx360.relay_outbox)"
+
+
+class Process:
+    """A cx360 command whose output goes to a file the test polls."""
+
+    def __init__(self, args: list[str], folder: Path, env: dict[str, str], name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = folder / f"{name}.log"
+        with open(self.log, "wb") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "connector.cli", *args],
+                cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        def seen() -> bool:
+            if text in self.output():
+                return True
+            assert self.popen.poll() is None, self.output()[-3000:]
+            return False
+
+        wait_until(seen, timeout, f"{text!r} in {self.log.name}")
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=120)
+
+
+def environment(**settings: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CX360_", "HUBSPOT_", "SALESFORCE_"))
+    }
+    env.update(CX360_CRM="hubspot", HUBSPOT_ACCESS_TOKEN="unused", CX360_BROKER_URL=REDIS_TEST_URL,
+               CX360_RELAY_INTERVAL_SECONDS="1", **settings)  # fmt: skip
+    return env
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_given_two_beats_on_one_database_when_the_first_is_killed_then_the_second_takes_over(
+    tmp_path: Path, processes: list[Process]
+):
+    env = environment(CX360_DATABASE_URL=POSTGRES_ADMIN_URL, CX360_SECRET_KEY="beat-test")
+    first = Process(["beat", "--wait-for-db", "0"], tmp_path / "a" / "empty", env, "first")
+    processes.append(first)
+    first.wait_for(RELAY_SENT)  # a fresh empty folder: folders made, the relay is sent
+    assert list((tmp_path / "a" / "empty" / "instance").glob("celerybeat-schedule*"))
+    second = Process(["beat", "--wait-for-db", "0"], tmp_path / "b", env, "second")
+    processes.append(second)
+    second.wait_for("standby")
+    first.wait_for("Sending due task", timeout=60)
+    assert "Sending due task" not in second.output()  # only the lock holder relays
+
+    first.popen.kill()  # kill -9: the server ends its session and frees the advisory lock
+    first.popen.wait()
+    second.wait_for("taking over")
+    second.wait_for(RELAY_SENT)
+    assert second.stop() == 0
+    assert "Traceback" not in second.output(), second.output()[-3000:]
+
+
+@pytest.mark.integration
+def test_given_sqlite_when_a_second_beat_starts_then_it_waits_until_the_first_stops(
+    tmp_path: Path, processes: list[Process]
+):
+    env = environment(CX360_INSTANCE_PATH=str(tmp_path / "shared"))
+    first = Process(["beat", "--wait-for-db", "0"], tmp_path / "a", env, "first")
+    processes.append(first)
+    first.wait_for(RELAY_SENT)
+    second = Process(["beat", "--wait-for-db", "0"], tmp_path / "b", env, "second")
+    processes.append(second)
+    second.wait_for("standby")
+    assert first.stop() == 0  # SIGTERM stops beat
+    second.wait_for("taking over")
+    second.wait_for(RELAY_SENT)
+    assert second.stop() == 0
+
+
+@pytest.mark.integration
+def test_given_worker_with_beat_when_its_beat_is_killed_then_the_worker_exits_non_zero(
+    tmp_path: Path, processes: list[Process]
+):
+    worker = Process(["worker", "-c", "1", "--beat", "--wait-for-db", "0"], tmp_path,
+                     environment(), "worker")  # fmt: skip
+    processes.append(worker)
+    worker.wait_for(RELAY_SENT)
+    (beat,) = [
+        child for child in psutil.Process(worker.popen.pid).children() if "beat" in child.cmdline()
+    ]
+    beat.kill()
+    assert worker.popen.wait(timeout=120) != 0
+    assert "its beat" in worker.output()
+
+
+@pytest.mark.integration
+def test_given_worker_without_options_when_started_then_no_beat_runs(
+    tmp_path: Path, processes: list[Process]
+):
+    worker = Process(["worker", "-c", "1", "--wait-for-db", "0"], tmp_path, environment(),
+                     "worker")  # fmt: skip
+    processes.append(worker)
+    worker.wait_for("ready")
+    children = psutil.Process(worker.popen.pid).children()
+    assert not [c for c in children if "beat" in c.cmdline()]
+    assert worker.stop() == 0
+    assert "Sending due task" not in worker.output()
