@@ -260,6 +260,8 @@ class SalesforceData:
     ) -> dict[str, Any]:
         """Typed values for a write; raises UnknownFieldError, JsonTypeError or FieldError."""
         obj = self.objects[object_name]
+        if creating and not obj.get("createable", True):
+            raise FieldError("INVALID_TYPE", f"entity type cannot be inserted: {object_name}", [])
         fields = obj["fields"]
         values: dict[str, Any] = {}
         for key, raw in body.items():

@@ -33,7 +33,7 @@ def object_summary(obj: dict[str, Any], version: str) -> dict[str, Any]:
         "labelPlural": obj["labelPlural"],
         "keyPrefix": obj["keyPrefix"],
         "custom": obj["custom"],
-        "createable": True,
+        "createable": obj.get("createable", True),
         "updateable": True,
         "deletable": True,
         "queryable": True,

@@ -481,6 +481,9 @@ def standard_objects() -> dict[str, dict[str, Any]]:
     objects: dict[str, dict[str, Any]] = {}
     for name, (label, plural, field_list) in labels.items():
         objects.update(standard_objects_of(name, label, plural, field_list))
+    # Organization supports describe, query and retrieve: no record is ever created
+    # (Object Reference, "Organization", Supported Calls).
+    objects["Organization"]["createable"] = False
     return objects
 
 

@@ -151,6 +151,9 @@ def test_multi_currency_org_sums_in_the_corporate_currency(
         ]
         == "EUR"
     )
+    assert sf.Organization.describe()["createable"] is False
+    with pytest.raises(SalesforceError):
+        sf.Organization.create({"Name": "Another org"})
     names = {f["name"] for f in sf.Opportunity.describe()["fields"]}
     assert "CurrencyIsoCode" not in names
     sandbox.admin.enable_currencies("salesforce", "EUR", {"USD": 1.25})
