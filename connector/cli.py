@@ -9,6 +9,7 @@ from connector.cli_admin import (
     apikey_command,
     db_command,
     demo_command,
+    refusing_taken_port,
     secrets_command,
     serve_command,
     status_command,
@@ -45,7 +46,7 @@ main.add_command(demo_command)
 main.add_command(import_command)
 main.add_command(install_command)
 main.add_command(check_command)
-main.add_command(sandbox_command)
+main.add_command(refusing_taken_port(sandbox_command))
 main.add_command(worker_command)
 main.add_command(beat_command)
 main.add_command(sync_command)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import signal
 from pathlib import Path
 
 import click
 
 from crm_sandbox.control import Credentials
 from crm_sandbox.server import CRM_CHOICES, DEFAULT_STATE_DIR, HubSpotLimits, SandboxServer
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command("sandbox")
@@ -75,6 +81,20 @@ def sandbox_command(
         credentials=identity,
     )
     server.start()
+    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop: as Ctrl+C, state saved
+    try:
+        _print_settings(server, crm, state_file)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("\nstopping")
+    finally:
+        server.stop()
+        # ending now: spare the interpreter's teardown its garbage-collection passes over
+        # everything loaded (most of the time stopping took on a loaded machine)
+        gc.freeze()
+
+
+def _print_settings(server: SandboxServer, crm: str, state_file: Path | None) -> None:
     echo = click.echo
     echo(f"cx360 sandbox CRM ({crm}) listening on {server.url}")
     echo(f"CA certificate: {server.ca_path}")
@@ -93,9 +113,3 @@ def sandbox_command(
         )
     echo(f"Admin API: {server.url}/__sandbox__/info, /stats, /faults, /limits, /reset")
     echo("Press Ctrl+C to stop.", nl=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        echo("\nstopping")
-    finally:
-        server.stop()

@@ -7,15 +7,19 @@ closes every connection).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cheroot import wsgi
+from cheroot import errors, wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.workers import threadpool
 
 from crm_sandbox import signin
 from crm_sandbox.admin import SandboxAdmin
@@ -39,9 +43,74 @@ class HubSpotLimits:
 LOG = logging.getLogger("cx360.sandbox")
 
 
+#: How long stop() waits for requests in flight (e.g. one slowed by a latency fault).
+STOP_WAIT_SECONDS = 2.0
+
+
+class _StoppableTLS(BuiltinSSLAdapter):
+    """cheroot's TLS adapter, with handshakes that stop() cuts short.
+
+    cheroot runs each new connection's TLS handshake on the one thread that accepts
+    connections, under the connection timeout (10 s), and its stop() waits for that thread.
+    A client that had connected but not finished its handshake (slow on a loaded machine, or
+    silent) so held Ctrl+C for 10 s. Once stopping, pending handshakes are shut down and new
+    ones refused: each fails at once, and the accepting thread sees the stop.
+    """
+
+    def __init__(self, certificate: str, private_key: str, certificate_chain: str) -> None:
+        super().__init__(certificate, private_key, certificate_chain)
+        self._lock = threading.Lock()
+        self._handshaking: set[int] = set()  # descriptors: wrapping detaches the socket object
+        self._stopping = False
+
+    def wrap(self, sock: socket.socket) -> Any:
+        descriptor = sock.fileno()
+        with self._lock:
+            if self._stopping:
+                _shut(descriptor)
+                raise errors.FatalSSLAlert("the sandbox is stopping")
+            self._handshaking.add(descriptor)
+        try:
+            return super().wrap(sock)
+        finally:
+            with self._lock:
+                self._handshaking.discard(descriptor)
+
+    def stop_handshakes(self) -> None:
+        with self._lock:  # held: a descriptor in the set is still the handshaking socket's
+            self._stopping = True
+            for descriptor in self._handshaking:
+                _shut(descriptor)
+
+
+def _shut(descriptor: int) -> None:
+    """Shut the connection down in both directions (through a duplicate of its descriptor:
+    shutting down acts on the connection, and closing the duplicate leaves the original)."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(descriptor)) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
+
+
+class _DaemonThreadPool(threadpool.ThreadPool):
+    """cheroot's request threads as daemon threads: a request still running when the
+    sandbox stops (a latency fault, a client sending slowly) never keeps the process alive."""
+
+    def _spawn_worker(self) -> threadpool.WorkerThread:
+        worker = threadpool.WorkerThread(self.server)
+        worker.name = f"cx360-sandbox {worker.name}"
+        worker.daemon = True
+        worker.start()
+        return worker
+
+
 class _Server(wsgi.Server):
-    """cheroot's server, logging through ``logging`` instead of writing to stderr: a client
-    that drops a kept-alive connection mid-reply is routine, not worth a traceback."""
+    """cheroot's server, logging through ``logging`` instead of writing to stderr (a client
+    that drops a kept-alive connection mid-reply is routine, not worth a traceback), and
+    stopping promptly: pending TLS handshakes are cut short, kept-alive connections closed,
+    requests in flight given ``STOP_WAIT_SECONDS``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests = _DaemonThreadPool(self, min=self.requests.min, max=self.requests.max)
 
     def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
         LOG.log(
@@ -50,6 +119,15 @@ class _Server(wsgi.Server):
             msg,
             exc_info=traceback,
         )
+
+    def stop(self) -> None:
+        if isinstance(self.ssl_adapter, _StoppableTLS):
+            self.ssl_adapter.stop_handshakes()
+        stopping = threading.Thread(target=super().stop, name="cx360-sandbox-stop", daemon=True)
+        stopping.start()
+        stopping.join(STOP_WAIT_SECONDS)
+        if stopping.is_alive():
+            LOG.warning("sandbox stopped with requests still running; not waiting for them")
 
 
 class SandboxServer:
@@ -122,7 +200,7 @@ class SandboxServer:
             request_queue_size=64,
             shutdown_timeout=1,
         )
-        server.ssl_adapter = BuiltinSSLAdapter(
+        server.ssl_adapter = _StoppableTLS(
             str(paths.server_cert), str(paths.server_key), str(paths.server_cert)
         )
         server.prepare()
@@ -137,7 +215,7 @@ class SandboxServer:
             return
         self._server.stop()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=STOP_WAIT_SECONDS)
         self._server = self._thread = None
         if self._admin is not None:
             self._admin.close()

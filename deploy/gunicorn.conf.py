@@ -18,3 +18,6 @@ forwarded_allow_ips = os.environ.get("CX360_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"  # to the journal
 errorlog = "-"
 loglevel = "info"
+# gunicorn 25+: no control socket (cx360 does not use gunicornc; stopping it took up to 4 s,
+# and its default path is shared by every server of the user). Older releases ignore this.
+control_socket_disable = True

@@ -1,4 +1,4 @@
-"""A taken port: `cx360 serve` and `cx360 demo` say so in one line and exit non-zero (issue 17.3).
+"""A taken port: `cx360 serve`, `demo` and `sandbox` say so in one line, exit non-zero (17.3).
 
 Real processes against a real listening socket; no traceback, no gunicorn retry lines.
 """
@@ -32,6 +32,7 @@ def _cx360(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         for k, v in os.environ.items()
         if not k.startswith(("CX360_", "HUBSPOT_", "SALESFORCE_"))
     }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout's code
     return subprocess.run(
         [sys.executable, "-m", "connector.cli", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
@@ -45,6 +46,7 @@ def _cx360(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (("serve", "--no-migrate", "--port", "{port}"), "--port"),
         (("demo", "--once", "--sandbox-port", "0", "--port", "{port}"), "--port"),
         (("demo", "--once", "--sandbox-port", "{port}", "--port", "0"), "--sandbox-port"),
+        (("sandbox", "--port", "{port}"), "--port"),
     ],
 )
 def test_given_port_taken_when_starting_then_one_line_naming_port_and_non_zero_exit(
