@@ -305,14 +305,22 @@ def exit_promptly() -> None:
 @wait_for_db_option
 def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db: float) -> None:
     """Run the web app and API under gunicorn."""
+    import tempfile
+    from pathlib import Path
+
     from gunicorn.app.base import BaseApplication
 
     from connector.app import create_app
+    from connector.metrics import MULTIPROC_DIR_VARIABLE, forget_process, prepare_multiprocess_dir
 
     refuse_taken_port(host, port)
     config = _config()
     if migrate:
         upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
+    metrics_dir = os.environ.get(MULTIPROC_DIR_VARIABLE) or tempfile.mkdtemp(
+        prefix="cx360-metrics-"
+    )
+    prepare_multiprocess_dir(Path(metrics_dir))  # /metrics adds up all workers' values
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -323,6 +331,7 @@ def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db
                 # its control server takes up to 4 s to stop, and its socket path is per user
                 self.cfg.set("control_socket_disable", True)
             self.cfg.set("worker_exit", lambda _server, _worker: exit_promptly())
+            self.cfg.set("child_exit", lambda _server, worker: forget_process(worker.pid))
             self.cfg.set("on_exit", lambda _server: exit_promptly())
 
         def load(self) -> Any:

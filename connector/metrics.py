@@ -1,8 +1,20 @@
-"""Prometheus metrics, defined once per process (the registry is global)."""
+"""Prometheus metrics, defined once per process (the registry is global).
+
+Under gunicorn (several processes) each process counts on its own; with
+``PROMETHEUS_MULTIPROC_DIR`` set (``cx360 serve`` sets it itself) every process writes its
+values to files there and a scrape of any process adds up all of them (``scrape_registry``).
+``prepare_multiprocess_dir`` turns it on in a process that has imported this module already.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess, values
+
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
     "cx360_http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"]
@@ -26,3 +38,30 @@ STORAGE_UNAVAILABLE = Counter(
     "Requests answered 503 for a database error (unreachable, or retries exhausted)",
     ["sqlstate"],
 )
+
+
+def scrape_registry() -> CollectorRegistry:
+    """What a scrape reports: every process's values when multiprocess mode is on, else this
+    process's."""
+    if not os.environ.get(MULTIPROC_DIR_VARIABLE):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def prepare_multiprocess_dir(directory: Path) -> None:
+    """Create ``directory`` empty (values of a previous run would be added to this run's) and
+    point ``PROMETHEUS_MULTIPROC_DIR`` at it; call at server start, before workers fork."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROC_DIR_VARIABLE] = str(directory)
+    # prometheus_client chose its value class at import; every metric here has labels, so
+    # their values are made at first use (after the fork) with the class chosen now
+    values.ValueClass = values.get_value_class()
+
+
+def forget_process(pid: int) -> None:
+    """A worker process ended (gunicorn's ``child_exit``): drop its live gauges' files."""
+    if os.environ.get(MULTIPROC_DIR_VARIABLE):
+        multiprocess.mark_process_dead(pid)

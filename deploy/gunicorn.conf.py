@@ -21,3 +21,25 @@ loglevel = "info"
 # gunicorn 25+: no control socket (cx360 does not use gunicornc; stopping it took up to 4 s,
 # and its default path is shared by every server of the user). Older releases ignore this.
 control_socket_disable = True
+
+
+# Metrics of all workers in each scrape of /metrics: the workers write their values to files in
+# PROMETHEUS_MULTIPROC_DIR (default: metrics/ in the unit's RuntimeDirectory), emptied at start;
+# an ended worker's files are dropped.
+def on_starting(server):
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or (
+        runtime and os.path.join(runtime, "metrics")
+    )
+    if directory:
+        from pathlib import Path
+
+        from connector.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(Path(directory))
+
+
+def child_exit(server, worker):
+    from connector.metrics import forget_process
+
+    forget_process(worker.pid)

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connector import __version__
 from connector.extensions import database
+from connector.metrics import scrape_registry
 from connector.readiness import check_readiness
 from connector.storage import utcnow
 
@@ -32,4 +33,5 @@ def readyz() -> tuple[Response, int]:
 
 @health_blp.get("/metrics")
 def metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus metrics; under ``cx360 serve`` those of all its processes added up."""
+    return Response(generate_latest(scrape_registry()), mimetype=CONTENT_TYPE_LATEST)
