@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
+from flask import Flask
 from flask.testing import FlaskClient
+
+from connector.extensions import db_session
+from connector.storage import utcnow
+from connector.storage.models import OutboxItem
 
 
 def test_given_running_app_when_probing_then_healthz_and_readyz_answer(client: FlaskClient):
@@ -20,6 +28,26 @@ def test_given_requests_when_scraping_metrics_then_counters_listed(client: Flask
     text = client.get("/metrics").get_data(as_text=True)
     assert "cx360_http_requests_total" in text
     assert "cx360_items_ingested_total" in text
+
+
+def test_given_pending_outbox_rows_when_scraping_then_depth_and_oldest_age_reported(
+    app: Flask, client: FlaskClient
+):
+    """Computed from the database at scrape time, so every process reports the same."""
+    with app.app_context():
+        session = db_session()
+        session.add_all([
+            OutboxItem(subject_type="contact", subject_id=1,
+                       created_at=utcnow() - timedelta(hours=1)),
+            OutboxItem(subject_type="contact", subject_id=2),
+            OutboxItem(subject_type="account", subject_id=3, processed_at=utcnow(),
+                       created_at=utcnow() - timedelta(days=1)),
+        ])  # fmt: skip
+        session.commit()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert re.search(r"^cx360_outbox_pending 2\.0$", text, re.MULTILINE), text
+    age = re.search(r"^cx360_outbox_oldest_pending_seconds (\S+)$", text, re.MULTILINE)
+    assert age and 3600 <= float(age.group(1)) < 86400, text
 
 
 def test_given_app_when_fetching_openapi_then_every_contract_path_documented(client: FlaskClient):
