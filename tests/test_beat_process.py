@@ -143,3 +143,54 @@ def test_given_worker_without_options_when_started_then_no_beat_runs(
     assert not [c for c in children if "beat" in c.cmdline()]
     assert worker.stop() == 0
     assert "Sending due task" not in worker.output()
+
+
+def embedded_redis_servers(folder: Path) -> list[psutil.Process]:
+    """The redis-server processes serving an instance folder under ``folder``."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if "redis-server" in cmdline and str(folder) in cmdline:
+            found.append(process)
+    return found
+
+
+def embedded_environment(folder: Path) -> dict[str, str]:
+    env = environment(CX360_INSTANCE_PATH=str(folder / "instance"))
+    del env["CX360_BROKER_URL"]  # the embedded defaults: a redis-server under the folder
+    return env
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_given_embedded_defaults_when_the_worker_stops_then_no_redis_server_is_left(
+    tmp_path: Path, processes: list[Process], stop: signal.Signals
+):
+    worker = Process(["worker", "-c", "1", "--wait-for-db", "0"], tmp_path,
+                     embedded_environment(tmp_path), "worker")  # fmt: skip
+    processes.append(worker)
+    worker.wait_for("ready")
+    assert embedded_redis_servers(tmp_path)  # it runs while the worker does
+    worker.popen.send_signal(stop)
+    assert worker.popen.wait(timeout=120) == 0, worker.output()[-3000:]
+    wait_until(lambda: not embedded_redis_servers(tmp_path), 60, "the redis-server to stop")
+
+
+@pytest.mark.integration
+def test_given_worker_and_beat_sharing_embedded_redis_when_beat_stops_then_it_runs_until_both(
+    tmp_path: Path, processes: list[Process]
+):
+    env = embedded_environment(tmp_path)
+    worker = Process(["worker", "-c", "1", "--wait-for-db", "0"], tmp_path, env, "worker")
+    processes.append(worker)
+    worker.wait_for("ready")
+    beat = Process(["beat", "--wait-for-db", "0"], tmp_path, env, "beat")
+    processes.append(beat)
+    beat.wait_for(RELAY_SENT)
+    (server,) = embedded_redis_servers(tmp_path)  # one server for both
+
+    assert beat.stop() == 0
+    assert server.is_running()  # the worker still uses it
+    worker.wait_for("cx360.relay_outbox")  # and still gets tasks through it
+    assert worker.stop() == 0
+    wait_until(lambda: not embedded_redis_servers(tmp_path), 60, "the redis-server to stop")
