@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -76,3 +78,21 @@ def test_given_unknown_path_when_requested_then_404_in_error_shape(client: Flask
     reply = client.get("/api/v1/nothing-here")
     assert reply.status_code == 404
     assert reply.json["code"] == 404 and reply.json["status"] == "Not Found"
+
+
+def test_given_grafana_dashboard_when_loaded_then_every_expression_names_a_served_metric(
+    client: FlaskClient,
+):
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "grafana-dashboard.json")
+                           .read_text())  # fmt: skip
+    served = set(re.findall(r"^# TYPE (\S+) (\w+)", client.get("/metrics").get_data(as_text=True),
+                            re.MULTILINE))  # fmt: skip
+    names = {name for name, _ in served}
+    names |= {f"{name}_{part}" for name, kind in served if kind == "histogram"
+              for part in ("bucket", "sum", "count")}  # fmt: skip
+    names |= {f"{name}_total" for name, kind in served if kind == "counter"}
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert expressions
+    for expression in expressions:
+        used = set(re.findall(r"\bcx360_\w+", expression))
+        assert used and used <= names, f"{expression}: {sorted(used - names)} not served"
