@@ -181,10 +181,15 @@ def revoke_api_key(session: Session, prefix: str, *, now: datetime | None = None
 
 
 def protect(blueprint: Blueprint, scope: str) -> None:
-    """Require ``scope`` for every view of the blueprint, before its input is even parsed."""
+    """Require ``scope`` for every view of the blueprint, before its input is even parsed.
+
+    A view marked with ``require_scope`` needs its own scope instead, so a refused key is told
+    the one scope that would let it in.
+    """
 
     def _check() -> None:
-        check_scope(scope)
+        view = current_app.view_functions.get(request.endpoint or "")
+        check_scope(getattr(view, "required_scope", scope))
 
     blueprint.before_request(_check)
 
@@ -198,6 +203,7 @@ def require_scope(scope: str) -> Callable[[F], F]:
             check_scope(scope)
             return view(*args, **kwargs)
 
+        wrapper.required_scope = scope  # type: ignore[attr-defined]
         return cast(F, wrapper)
 
     return decorator
