@@ -47,7 +47,7 @@ class DatabaseUnavailable(RuntimeError):
 
 def wait_for_database(database_url: str, seconds: float) -> None:
     """Connect until the database answers, backing off up to 5 s between tries."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
     from tenacity import (
@@ -59,7 +59,7 @@ def wait_for_database(database_url: str, seconds: float) -> None:
     )
 
     shown = make_url(database_url).render_as_string(hide_password=True)
-    engine = create_engine(database_url)
+    engine = Database(database_url).engine  # an SQLite file's folder is made, not waited for
     retrying = Retrying(
         retry=retry_if_exception_type(OperationalError),
         wait=wait_exponential(multiplier=0.25, max=5),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -78,3 +79,16 @@ def test_given_database_never_answering_when_starting_worker_then_clear_error_no
     assert "s3cret" not in result.output and "Traceback" not in result.output
     with pytest.raises(DatabaseUnavailable):
         upgrade(url.render_as_string(hide_password=False), wait_seconds=0.5)
+
+
+def test_given_sqlite_url_in_a_folder_not_made_yet_when_waiting_then_folder_made_and_migrated(
+    tmp_path: Path,
+):
+    # CX360_INSTANCE_PATH=/srv/cx360/instance on a new host: the worker makes the folder
+    # instead of waiting out --wait-for-db for a file nobody would create (issue 17.3);
+    # before, this raised DatabaseUnavailable after the wait.
+    folder = tmp_path / "srv" / "instance"
+    upgrade(f"sqlite:///{folder / 'cx360.db'}", wait_seconds=5)
+    engine = create_engine(f"sqlite:///{folder / 'cx360.db'}")
+    assert "alembic_version" in inspect(engine).get_table_names()
+    engine.dispose()
