@@ -134,9 +134,11 @@ def stop_embedded_redis(instance_path: str | os.PathLike[str]) -> None:
 
 def _shutdown(socket_path: Path) -> None:
     if _answers(socket_path):
-        # the server closes the connection as it exits
+        # The server closes the connection as it exits; without retries, or redis-py's default
+        # backoff reconnects to the stopped server for seconds before giving up.
+        client = redis.Redis(unix_socket_path=str(socket_path), retry=Retry(NoBackoff(), 0))
         with contextlib.suppress(redis.ConnectionError):
-            redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
+            client.shutdown(nosave=True)
 
 
 def broker_url(config: Mapping[str, Any], *, start: bool = True) -> str:
