@@ -148,7 +148,7 @@ def fetch_salesforce_token(
         reply = session.post(url, data=form, timeout=_TIMEOUT)
     except requests.RequestException as exc:
         raise RetriableCrmError(
-            f"Salesforce token endpoint unreachable: {type(exc).__name__}"
+            f"Salesforce token endpoint {url} unreachable: {type(exc).__name__}"
         ) from exc
     body = _token_reply(reply, "Salesforce")
     instance = str(config.get("SALESFORCE_INSTANCE_URL") or "").strip() or body.get(
@@ -192,7 +192,7 @@ def fetch_hubspot_token(
         reply = session.post(f"{base}/oauth/v1/token", data=form, timeout=_TIMEOUT)
     except requests.RequestException as exc:
         raise RetriableCrmError(
-            f"HubSpot token endpoint unreachable: {type(exc).__name__}"
+            f"HubSpot token endpoint {base}/oauth/v1/token unreachable: {type(exc).__name__}"
         ) from exc
     return str(_token_reply(reply, "HubSpot")["access_token"])
 

@@ -95,6 +95,47 @@ def test_given_unreachable_crm_url_when_checking_then_url_and_cause_named(
 
 
 @pytest.mark.parametrize(
+    ("crm", "setting"), [("hubspot", "HUBSPOT_BASE_URL"), ("salesforce", "SALESFORCE_TOKEN_URL")]
+)
+@pytest.mark.parametrize("configured", [True, False], ids=["ca-bundle-set", "default-ca"])
+def test_given_ca_not_trusting_the_crm_when_checking_then_tls_and_ca_in_use_named(
+    sandbox: SandboxServer,
+    crm: str,
+    setting: str,
+    configured: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # The sandbox's certificate comes from its own CA; certifi's public CAs do not trust it,
+    # as a corporate proxy's or an on-premise endpoint's would not be.
+    import certifi
+
+    for name, value in {**sandbox.client_settings(), "CX360_CRM": crm}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    if configured:
+        monkeypatch.setenv("CX360_CRM_CA_BUNDLE", certifi.where())
+        named = f"CX360_CRM_CA_BUNDLE={certifi.where()}"
+    else:
+        monkeypatch.delenv("CX360_CRM_CA_BUNDLE")
+        named = "the default CA bundle"
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(main, ["check"])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.output  # no traceback
+    failures = [line for line in result.output.splitlines() if "[FAIL]" in line]
+    assert len(failures) == 1, result.output
+    line = failures[0]
+    assert f"{setting}={sandbox.client_settings()[setting]}" in line
+    assert "TLS verification failed" in line and named in line
+    assert "set CX360_CRM_CA_BUNDLE" in line
+    assert "logged in" not in result.output
+
+
+@pytest.mark.parametrize(
     "missing", [("crm.objects.contacts.write",), ("crm.objects.contacts.write",
                                                   "crm.schemas.companies.write")]
 )  # fmt: skip
