@@ -37,13 +37,21 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _read_until(process: subprocess.Popen[str], marker: str) -> list[str]:
+    """The output up to the line with ``marker``; the rest is read on by a thread into
+    ``_drained[process.pid]``, as a supervisor reads it: an unread pipe would fill with access
+    log lines and block the server's writes (and so its stop) once 64 KiB were written."""
     assert process.stdout is not None
     lines: list[str] = []
     for line in process.stdout:
         lines.append(line.rstrip())
         if marker in line:
+            rest = _drained.setdefault(process.pid, [])
+            threading.Thread(target=rest.extend, args=(process.stdout,), daemon=True).start()
             return lines
     raise AssertionError(f"no line with {marker!r}:\n" + "\n".join(lines))
+
+
+_drained: dict[int, list[str]] = {}
 
 
 @dataclass
@@ -94,7 +102,7 @@ def _interrupt_and_time(process: subprocess.Popen[str]) -> tuple[int | None, flo
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        return None, time.monotonic() - started, process.stdout.read() if process.stdout else ""
+        return None, time.monotonic() - started, "".join(_drained.get(process.pid, []))
     return process.returncode, time.monotonic() - started, ""
 
 
