@@ -13,12 +13,13 @@ from flask import Flask, Response, g, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from connector import __version__, extensions
+from connector import __version__, extensions, logs
 from connector.api import API_BLUEPRINTS, PLAIN_BLUEPRINTS
 from connector.api.errors import register_error_handlers
 from connector.celery_app import init_celery
 from connector.config import ConfigError, finish_config, load_config
 from connector.extensions import database, db_session
+from connector.logs import REQUEST_ID_HEADER, request_id_from
 from connector.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from connector.web import web_blp
 from connector.webhooks.views import webhooks_blp
@@ -110,9 +111,20 @@ def _instrument(app: Flask) -> None:
     @app.before_request
     def _start_timer() -> None:
         g.request_started = time.perf_counter()
+        # every log line of the request names it; the client or proxy may choose the id
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        g.request_id_token = logs.request_id.set(g.request_id)
+
+    @app.teardown_request
+    def _forget_request_id(_error: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            logs.request_id.reset(token)
 
     @app.after_request
     def _count(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
         started = g.get("request_started")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -311,10 +312,12 @@ def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db
     from gunicorn.app.base import BaseApplication
 
     from connector.app import create_app
+    from connector.logs import ACCESS_LOG_FORMAT, GunicornLogger, configure_logging, log_format_of
     from connector.metrics import MULTIPROC_DIR_VARIABLE, forget_process, prepare_multiprocess_dir
 
     refuse_taken_port(host, port)
     config = _config()
+    configure_logging(log_format_of(config))  # the migration's lines too
     if migrate:
         upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
     metrics_dir = os.environ.get(MULTIPROC_DIR_VARIABLE) or tempfile.mkdtemp(
@@ -327,6 +330,8 @@ def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+            self.cfg.set("logger_class", GunicornLogger)  # CX360_LOG_FORMAT, request ids
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 25 and later
                 # its control server takes up to 4 s to stop, and its socket path is per user
                 self.cfg.set("control_socket_disable", True)
@@ -337,7 +342,7 @@ def serve_command(host: str, port: int, workers: int, migrate: bool, wait_for_db
         def load(self) -> Any:
             return create_app()
 
-    click.echo(f"cx360 API on http://{host}:{port}/api/docs")
+    logging.getLogger("cx360").info("cx360 API on http://%s:%s/api/docs", host, port)
     Server().run()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,9 @@ from typing import Any
 import click
 
 from connector.cli_admin import _config, upgrade_waiting, wait_for_db_option
+from connector.logs import configure_logging, log_format_of
+
+log = logging.getLogger("cx360")
 
 PR_SET_PDEATHSIG = 1
 STANDBY_POLL_SECONDS = 2.0
@@ -38,18 +42,21 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
     config = _config()
     if not config.get("CX360_CRM"):
         raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
+    log_format = log_format_of(config)
+    configure_logging(log_format, loglevel)
     upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
     from celery.signals import worker_shutting_down
 
     from tasks.worker import celery
 
-    click.echo(
-        f"cx360 worker: broker {celery.conf.broker_url.split('@')[-1]}, CRM {config['CX360_CRM']}"
-    )
+    log.info("cx360 worker: broker %s, CRM %s", celery.conf.broker_url.split("@")[-1],
+             config["CX360_CRM"])  # fmt: skip
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip",
             "--without-mingle"]  # fmt: skip
+    if log_format == "json":  # no banner: every line of the output is a JSON log line
+        argv = ["--quiet", *argv]
     if not beat:
-        celery.worker_main(argv)
+        celery.start(argv)
         return
     shutting_down = threading.Event()
     beat_died = threading.Event()
@@ -62,14 +69,14 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
     def watch_beat() -> None:
         code = child.wait()
         if not shutting_down.is_set():
-            click.echo(f"cx360 worker: its beat (pid {child.pid}) exited with code {code}; "
-                       "stopping so the supervisor restarts the worker", err=True)  # fmt: skip
+            log.error("cx360 worker: its beat (pid %s) exited with code %s; stopping so the "
+                      "supervisor restarts the worker", child.pid, code)  # fmt: skip
             beat_died.set()
             os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch_beat, name="cx360-beat-watch", daemon=True).start()
     try:
-        celery.worker_main(argv)
+        celery.start(argv)
     finally:
         shutting_down.set()
         _stop_child(child)
@@ -105,6 +112,8 @@ def beat_command(loglevel: str, wait_for_db: float) -> None:
     from connector.beat_lock import beat_lock
 
     config = _config()
+    log_format = log_format_of(config)
+    configure_logging(log_format, loglevel)
     instance = Path(config["CX360_INSTANCE_PATH"])
     instance.mkdir(parents=True, exist_ok=True)
     upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
@@ -112,24 +121,25 @@ def beat_command(loglevel: str, wait_for_db: float) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     lock = beat_lock(config["CX360_DATABASE_URL"], str(instance))
     if not lock.try_acquire():
-        click.echo(f"cx360 beat: standby; another cx360 beat holds the {lock.description}; "
-                   "taking over when it stops")  # fmt: skip
+        log.info("cx360 beat: standby; another cx360 beat holds the %s; taking over when it "
+                 "stops", lock.description)  # fmt: skip
         while not lock.try_acquire():
             time.sleep(STANDBY_POLL_SECONDS)
-        click.echo("cx360 beat: the other beat stopped; taking over")
+        log.info("cx360 beat: the other beat stopped; taking over")
     lost = threading.Event()
 
     def on_lost() -> None:
-        click.echo("cx360 beat: lost the beat lock's database connection; stopping", err=True)
+        log.error("cx360 beat: lost the beat lock's database connection; stopping")
         lost.set()
         os.kill(os.getpid(), signal.SIGTERM)
 
     lock.watch(on_lost)
     from tasks.worker import celery
 
-    click.echo(f"cx360 beat: holding the {lock.description}; broker "
-               f"{celery.conf.broker_url.split('@')[-1]}")  # fmt: skip
-    celery.Beat(schedule=str(instance / "celerybeat-schedule"), loglevel=loglevel).run()
+    log.info("cx360 beat: holding the %s; broker %s", lock.description,
+             celery.conf.broker_url.split("@")[-1])  # fmt: skip
+    celery.Beat(schedule=str(instance / "celerybeat-schedule"), loglevel=loglevel,
+                quiet=log_format == "json").run()  # fmt: skip
     if lost.is_set():
         sys.exit(1)
 

@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
         help="How often the relay looks for changes not yet pushed (worker's beat).",
     ),
     Setting(
+        "CX360_LOG_FORMAT",
+        "text",
+        help="Log lines as text or json (one JSON object per line), with request_id, task_id "
+        "and sync_run_id where known.",
+    ),
+    Setting(
         "CX360_RELAY_STALE_SECONDS",
         60.0,
         float,
@@ -358,6 +364,10 @@ def finish_config(config: dict[str, Any]) -> dict[str, Any]:
     if typeform_kind not in {"nps", "csat"}:
         raise ConfigError(f"CX360_TYPEFORM_KIND={typeform_kind!r}: expected nps or csat")
     config["CX360_TYPEFORM_KIND"] = typeform_kind
+    log_format = str(config.get("CX360_LOG_FORMAT") or "text").strip().lower()
+    if log_format not in {"text", "json"}:
+        raise ConfigError(f"CX360_LOG_FORMAT={log_format!r}: expected text or json")
+    config["CX360_LOG_FORMAT"] = log_format
     config["CX360_TIMEZONE"] = business_zone(str(config.get("CX360_TIMEZONE") or "UTC")).key
     try:
         check_settings(config)

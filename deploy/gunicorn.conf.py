@@ -6,6 +6,8 @@ variables below).
 
 import os
 
+from connector.logs import ACCESS_LOG_FORMAT
+
 bind = os.environ.get("CX360_BIND", "127.0.0.1:8360")  # behind a TLS-terminating proxy
 workers = int(os.environ.get("CX360_WEB_WORKERS", "4"))
 threads = 1
@@ -18,6 +20,9 @@ forwarded_allow_ips = os.environ.get("CX360_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"  # to the journal
 errorlog = "-"
 loglevel = "info"
+# Text or JSON lines as CX360_LOG_FORMAT says; the access line names the request's X-Request-ID.
+logger_class = "connector.logs.GunicornLogger"
+access_log_format = ACCESS_LOG_FORMAT
 # gunicorn 25+: no control socket (cx360 does not use gunicornc; stopping it took up to 4 s,
 # and its default path is shared by every server of the user). Older releases ignore this.
 control_socket_disable = True

@@ -51,6 +51,8 @@ def relay_outbox(kicked: bool = False) -> dict[str, int]:
     for account_ids in chunked(claim.account_ids, chunk):
         push_subjects.delay([], list(account_ids))
         tasks += 1
+    if claim.rows:  # an idle relay says nothing at INFO (it runs every few seconds)
+        log.info("relay: %d outbox row(s) into %d push task(s)", claim.rows, tasks)
     return {"rows": claim.rows, "tasks": tasks}
 
 

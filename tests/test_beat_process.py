@@ -20,6 +20,7 @@ from tests.conftest import POSTGRES_ADMIN_URL
 from tests.pipeline.conftest import REDIS_TEST_URL
 from tests.reliability.harness import wait_until
 
+# beat's line for each relay it sends: DEBUG, since an idle relay is silent at INFO
 RELAY_SENT = "Sending due task relay-outbox (cx360.relay_outbox)"
 
 
@@ -80,11 +81,18 @@ def test_given_two_beats_on_one_database_when_the_first_is_killed_then_the_secon
     tmp_path: Path, processes: list[Process]
 ):
     env = environment(CX360_DATABASE_URL=POSTGRES_ADMIN_URL, CX360_SECRET_KEY="beat-test")
-    first = Process(["beat", "--wait-for-db", "0"], tmp_path / "a" / "empty", env, "first")
+    first = Process(
+        ["beat", "--wait-for-db", "0", "--loglevel", "DEBUG"],
+        tmp_path / "a" / "empty",
+        env,
+        "first",
+    )
     processes.append(first)
     first.wait_for(RELAY_SENT)  # a fresh empty folder: folders made, the relay is sent
     assert list((tmp_path / "a" / "empty" / "instance").glob("celerybeat-schedule*"))
-    second = Process(["beat", "--wait-for-db", "0"], tmp_path / "b", env, "second")
+    second = Process(
+        ["beat", "--wait-for-db", "0", "--loglevel", "DEBUG"], tmp_path / "b", env, "second"
+    )
     processes.append(second)
     second.wait_for("standby")
     first.wait_for("Sending due task", timeout=60)
@@ -103,10 +111,14 @@ def test_given_sqlite_when_a_second_beat_starts_then_it_waits_until_the_first_st
     tmp_path: Path, processes: list[Process]
 ):
     env = environment(CX360_INSTANCE_PATH=str(tmp_path / "shared"))
-    first = Process(["beat", "--wait-for-db", "0"], tmp_path / "a", env, "first")
+    first = Process(
+        ["beat", "--wait-for-db", "0", "--loglevel", "DEBUG"], tmp_path / "a", env, "first"
+    )
     processes.append(first)
     first.wait_for(RELAY_SENT)
-    second = Process(["beat", "--wait-for-db", "0"], tmp_path / "b", env, "second")
+    second = Process(
+        ["beat", "--wait-for-db", "0", "--loglevel", "DEBUG"], tmp_path / "b", env, "second"
+    )
     processes.append(second)
     second.wait_for("standby")
     assert first.stop() == 0  # SIGTERM stops beat
@@ -119,8 +131,8 @@ def test_given_sqlite_when_a_second_beat_starts_then_it_waits_until_the_first_st
 def test_given_worker_with_beat_when_its_beat_is_killed_then_the_worker_exits_non_zero(
     tmp_path: Path, processes: list[Process]
 ):
-    worker = Process(["worker", "-c", "1", "--beat", "--wait-for-db", "0"], tmp_path,
-                     environment(), "worker")  # fmt: skip
+    worker = Process(["worker", "-c", "1", "--beat", "--wait-for-db", "0", "--loglevel", "DEBUG"],
+                     tmp_path, environment(), "worker")  # fmt: skip
     processes.append(worker)
     worker.wait_for(RELAY_SENT)
     (beat,) = [
@@ -184,7 +196,7 @@ def test_given_worker_and_beat_sharing_embedded_redis_when_beat_stops_then_it_ru
     worker = Process(["worker", "-c", "1", "--wait-for-db", "0"], tmp_path, env, "worker")
     processes.append(worker)
     worker.wait_for("ready")
-    beat = Process(["beat", "--wait-for-db", "0"], tmp_path, env, "beat")
+    beat = Process(["beat", "--wait-for-db", "0", "--loglevel", "DEBUG"], tmp_path, env, "beat")
     processes.append(beat)
     beat.wait_for(RELAY_SENT)
     (server,) = embedded_redis_servers(tmp_path)  # one server for both

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import Token
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from connector import logs
 from connector.batching import chunked
 from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
 from connector.crm.factory import adapter_from_config
@@ -74,10 +76,13 @@ class LeaseKeeper:
     def __init__(self, db: Database, run_id: int, lease: timedelta) -> None:
         self.db, self.run_id, self.lease = db, run_id, lease
         self._stop = threading.Event()
+        self._logged_as: Token[int | None] | None = None
         self._thread = threading.Thread(target=self._keep, name=f"sync-run-{run_id}-lease",
                                         daemon=True)  # fmt: skip
 
     def start(self) -> LeaseKeeper:
+        """Keep the lease; until ``stop``, this thread's log lines carry ``sync_run_id``."""
+        self._logged_as = logs.sync_run_id.set(self.run_id)
         self._thread.start()
         return self
 
@@ -85,6 +90,9 @@ class LeaseKeeper:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._logged_as is not None:
+            logs.sync_run_id.reset(self._logged_as)
+            self._logged_as = None
 
     def _keep(self) -> None:
         renew = (update(SyncRun).where(SyncRun.id == self.run_id, SyncRun.status == "running")
@@ -163,6 +171,9 @@ def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime)
     run.finished_at = finished
     # every rejected record, and every rejected follow-up task, is in the rejections
     run.status = "partial" if report.rejections or report.retry_contacts else "succeeded"
+    log.info("sync run %s %s: %d written, %d unchanged, %d rejected, %d unmatched, %d task(s), "
+             "%d CRM call(s)", run.id, run.status, run.written, run.unchanged, run.rejected,
+             run.unmatched, run.tasks_created, calls)  # fmt: skip
 
 
 def outbox_lease(config: Mapping[str, Any]) -> timedelta:
