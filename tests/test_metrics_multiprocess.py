@@ -32,8 +32,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     (tmp_path / "instance").mkdir()  # the embedded SQLite database's folder
     process = _start(tmp_path, "serve", "--port", str(port), "--workers", "2")
     try:
-        _read_until(process, "Booting worker")
-        _read_until(process, "Booting worker")
+        _read_until(process, "Booting worker", times=2)
         yield port
     finally:
         process.terminate()

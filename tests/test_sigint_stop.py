@@ -36,15 +36,18 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
-def _read_until(process: subprocess.Popen[str], marker: str) -> list[str]:
-    """The output up to the line with ``marker``; the rest is read on by a thread into
-    ``_drained[process.pid]``, as a supervisor reads it: an unread pipe would fill with access
-    log lines and block the server's writes (and so its stop) once 64 KiB were written."""
+def _read_until(process: subprocess.Popen[str], marker: str, times: int = 1) -> list[str]:
+    """The output up to the ``times``-th line with ``marker``; the rest is read on by a thread
+    into ``_drained[process.pid]``, as a supervisor reads it: an unread pipe would fill with
+    access log lines and block the server's writes (and so its stop) once 64 KiB were written.
+    Call once per process: from then on the thread is its output's only reader."""
     assert process.stdout is not None
     lines: list[str] = []
+    seen = 0
     for line in process.stdout:
         lines.append(line.rstrip())
-        if marker in line:
+        seen += marker in line
+        if seen == times:
             rest = _drained.setdefault(process.pid, [])
             threading.Thread(target=rest.extend, args=(process.stdout,), daemon=True).start()
             return lines
