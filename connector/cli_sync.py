@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +18,10 @@ from typing import Any
 
 import click
 
-from connector.cli_admin import _config, upgrade_waiting, wait_for_db_option
+from connector.cli_admin import _config, refuse_taken_port, upgrade_waiting, wait_for_db_option
+from connector.config import host_and_port
 from connector.logs import configure_logging, log_format_of
+from connector.metrics import serve_worker_metrics
 
 log = logging.getLogger("cx360")
 
@@ -44,6 +48,10 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
         raise click.ClickException("Set CX360_CRM to hubspot or salesforce (see README).")
     log_format = log_format_of(config)
     configure_logging(log_format, loglevel)
+    metrics_bind = config["CX360_WORKER_METRICS_BIND"]
+    if metrics_bind:
+        refuse_taken_port(*host_and_port(metrics_bind, "CX360_WORKER_METRICS_BIND"),
+                          option="CX360_WORKER_METRICS_BIND")  # fmt: skip
     upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
     from celery.signals import worker_shutting_down
 
@@ -51,6 +59,10 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
 
     log.info("cx360 worker: broker %s, CRM %s", celery.conf.broker_url.split("@")[-1],
              config["CX360_CRM"])  # fmt: skip
+    if metrics_bind:  # before Celery forks its pool: the pool's processes report through it
+        metrics_dir = serve_worker_metrics(*host_and_port(metrics_bind, "metrics"))
+        atexit.register(_remove_in_process, os.getpid(), metrics_dir)
+        log.info("cx360 worker: metrics on http://%s/metrics", metrics_bind)
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip",
             "--without-mingle"]  # fmt: skip
     if log_format == "json":  # no banner: every line of the output is a JSON log line
@@ -82,6 +94,12 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
         _stop_child(child)
     if beat_died.is_set():
         sys.exit(1)
+
+
+def _remove_in_process(pid: int, folder: Path) -> None:
+    """At exit of process ``pid`` only (not of a forked pool process), remove ``folder``."""
+    if os.getpid() == pid:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stop_with_parent() -> None:

@@ -163,6 +163,12 @@ SETTINGS: tuple[Setting, ...] = (
         "and sync_run_id where known.",
     ),
     Setting(
+        "CX360_WORKER_METRICS_BIND",
+        "",
+        help="host:port where `cx360 worker` serves its Prometheus metrics (CRM calls, "
+        "retries, records, sync runs, push lag) for all its processes; empty: not served.",
+    ),
+    Setting(
         "CX360_RELAY_STALE_SECONDS",
         60.0,
         float,
@@ -368,12 +374,25 @@ def finish_config(config: dict[str, Any]) -> dict[str, Any]:
     if log_format not in {"text", "json"}:
         raise ConfigError(f"CX360_LOG_FORMAT={log_format!r}: expected text or json")
     config["CX360_LOG_FORMAT"] = log_format
+    metrics_bind = str(config.get("CX360_WORKER_METRICS_BIND") or "").strip()
+    if metrics_bind:
+        host_and_port(metrics_bind, "CX360_WORKER_METRICS_BIND")
+    config["CX360_WORKER_METRICS_BIND"] = metrics_bind
     config["CX360_TIMEZONE"] = business_zone(str(config.get("CX360_TIMEZONE") or "UTC")).key
     try:
         check_settings(config)
     except SettingProblem as exc:
         raise ConfigError(str(exc)) from exc
     return config
+
+
+def host_and_port(value: str, setting: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) split, or a ConfigError naming ``setting``."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{setting}={value!r}: expected host:port, e.g. 0.0.0.0:9360")
+    return host, int(port)
 
 
 def redacted(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,15 +4,26 @@ Under gunicorn (several processes) each process counts on its own; with
 ``PROMETHEUS_MULTIPROC_DIR`` set (``cx360 serve`` sets it itself) every process writes its
 values to files there and a scrape of any process adds up all of them (``scrape_registry``).
 ``prepare_multiprocess_dir`` turns it on in a process that has imported this module already.
+``cx360 worker`` does the same for its Celery pool and serves the sum on its own port
+(``serve_worker_metrics``, CX360_WORKER_METRICS_BIND). Label sets stay small and fixed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess, values
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+    start_http_server,
+    values,
+)
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -39,6 +50,46 @@ STORAGE_UNAVAILABLE = Counter(
     ["sqlstate"],
 )
 
+# ---- the worker's side (scraped from ``cx360 worker`` at CX360_WORKER_METRICS_BIND)
+CRM_CALLS = Counter(
+    "cx360_crm_calls_total",
+    "HTTP requests to the CRM by operation and outcome (ok, rate_limited, client_error, "
+    "server_error, connection_error)",
+    ["crm", "operation", "outcome"],
+)
+CRM_BUDGET_WAIT = Counter(
+    "cx360_crm_budget_wait_seconds_total",
+    "Time spent waiting for the CRM request budget all workers share (CX360_CRM_RATE_LIMIT)",
+    ["crm"],
+)
+TASK_RETRIES = Counter(
+    "cx360_task_retries_total",
+    "Tasks put back after a transient CRM error, by its kind (rate_limited, server_error, ...)",
+    ["task", "reason"],
+)
+TASK_BACKOFF = Counter(
+    "cx360_task_backoff_seconds_total",
+    "Seconds those tasks were put back for (the CRM's Retry-After, or exponential back-off)",
+    ["task"],
+)
+CRM_RECORDS = Counter(
+    "cx360_crm_records_total",
+    "Records pushes wrote, found unchanged, or the CRM rejected; contacts the CRM does not know",
+    ["crm", "outcome"],
+)
+SYNC_RUN_SECONDS = Histogram(
+    "cx360_sync_run_seconds",
+    "Duration of finished sync runs by trigger (outbox, api, cli) and status",
+    ["trigger", "status"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+PUSH_LAG = Histogram(
+    "cx360_push_lag_seconds",
+    "From a change's arrival in the outbox to the push that wrote it to the CRM",
+    ["crm"],
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 21600),
+)
+
 
 def scrape_registry() -> CollectorRegistry:
     """What a scrape reports: every process's values when multiprocess mode is on, else this
@@ -59,6 +110,18 @@ def prepare_multiprocess_dir(directory: Path) -> None:
     # prometheus_client chose its value class at import; every metric here has labels, so
     # their values are made at first use (after the fork) with the class chosen now
     values.ValueClass = values.get_value_class()
+
+
+def serve_worker_metrics(host: str, port: int) -> Path:
+    """Serve ``/metrics`` of this process and the pool processes it forks from now on, on a
+    thread (prometheus_client's own server); return the values' folder, for the caller to
+    remove at exit. Call in ``cx360 worker`` before Celery starts its pool."""
+    directory = Path(tempfile.mkdtemp(prefix="cx360-worker-metrics-"))
+    prepare_multiprocess_dir(directory)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
+    return directory
 
 
 def forget_process(pid: int) -> None:

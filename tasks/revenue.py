@@ -16,6 +16,7 @@ from connector.scoring import ScoringConfig
 from connector.storage import utcnow
 from connector.sync.revenue import refresh_revenue, revenue_source
 from connector.sync.runs import crm_connection
+from tasks.retries import retry_later
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,8 @@ def refresh_revenue_task(self: Any) -> dict[str, Any]:
             window_days=ScoringConfig.from_config(config).window_days,
         )  # fmt: skip
     except RetriableCrmError as exc:
-        delay = exc.retry_after if exc.retry_after is not None else 60.0 * 2**self.request.retries
-        log.warning("revenue refresh retried in %.0fs: %s", delay, exc)
-        raise self.retry(countdown=delay, exc=exc) from exc
+        fallback = 60.0 * 2**self.request.retries
+        raise retry_later(self, exc, fallback, "revenue refresh") from exc
     except FatalCrmError as exc:
         log.error("revenue refresh failed: %s", exc)
         return {"status": "failed", "error": str(exc)}

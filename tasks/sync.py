@@ -20,6 +20,7 @@ from connector.storage import utcnow
 from connector.storage.heartbeats import RELAY, record_heartbeat
 from connector.sync import outbox
 from connector.sync.runs import close_lost_runs, execute_push, run_lease, run_requested_sync
+from tasks.retries import retry_later
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,8 @@ def push_subjects(self: Any, contact_ids: list[int], account_ids: list[int]) -> 
     try:
         return execute_push(contact_ids, account_ids, trigger="outbox")
     except RetriableCrmError as exc:
-        delay = exc.retry_after if exc.retry_after is not None else _backoff(self.request.retries)
-        log.warning("push of %d contacts, %d accounts retried in %.1fs: %s",
-                    len(contact_ids), len(account_ids), delay, exc)  # fmt: skip
-        raise self.retry(countdown=delay, exc=exc) from exc
+        what = f"push of {len(contact_ids)} contacts, {len(account_ids)} accounts"
+        raise retry_later(self, exc, _backoff(self.request.retries), what) from exc
     except FatalCrmError as exc:
         # Retrying will not help until someone fixes the setup; the outbox backs off.
         log.error("push failed: %s", exc)
@@ -78,5 +77,5 @@ def run_sync(self: Any, run_id: int) -> dict[str, Any]:
     try:
         return run_requested_sync(run_id)
     except RetriableCrmError as exc:
-        delay = exc.retry_after if exc.retry_after is not None else _backoff(self.request.retries)
-        raise self.retry(countdown=delay, exc=exc) from exc
+        what = f"sync run {run_id}"
+        raise retry_later(self, exc, _backoff(self.request.retries), what) from exc

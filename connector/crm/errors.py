@@ -36,6 +36,25 @@ class CrmError(Exception):
         self.details = details
 
 
+#: The CRMs' own codes for "too many requests" (HubSpot's 429, Salesforce's 403).
+RATE_LIMIT_CODES = frozenset({"RATE_LIMIT", "REQUEST_LIMIT_EXCEEDED"})
+
+#: What became of one CRM call, as the metrics count it (a small, fixed label set).
+CALL_OUTCOMES = ("ok", "rate_limited", "client_error", "server_error", "connection_error")
+
+
+def call_outcome(status: int | None, code: str | None = None) -> str:
+    """One of ``CALL_OUTCOMES`` for a CRM reply's HTTP status (None: no reply arrived) and
+    the CRM's error code where known."""
+    if status == 429 or code in RATE_LIMIT_CODES:
+        return "rate_limited"
+    if status is None:
+        return "connection_error"
+    if status < 400:
+        return "ok"
+    return "client_error" if status < 500 else "server_error"
+
+
 class RetriableCrmError(CrmError):
     """A transient failure: the same call may succeed later."""
 

@@ -22,7 +22,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from connector.batching import chunked
-from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
+from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError, call_outcome
 from connector.crm.types import (
     AccountRevenue,
     ApiCallCounter,
@@ -235,17 +235,20 @@ class HubSpotAdapter:
             reply = fn(self._client, *args)
         except _API_EXCEPTIONS as exc:
             error = translate_api_exception(exc, operation)
+            self.calls.finished(operation, call_outcome(error.status, error.code))
             if error.status == 401 and refresh and self._can_refresh:
                 self._client = self._new_client(self._token_provider())
                 return self._call(operation, fn, *args, refresh=False)
             raise error from exc
         except urllib3.exceptions.HTTPError as exc:
+            self.calls.finished(operation, call_outcome(None))
             raise RetriableCrmError(
                 f"HubSpot {operation}: connection failed ({type(exc).__name__})",
                 code="CONNECTION",
             ) from exc
-        except _CLIENT_EXCEPTIONS as exc:
+        except _CLIENT_EXCEPTIONS as exc:  # the library refused the request before sending it
             raise FatalCrmError(f"HubSpot {operation}: {exc}", kind="request") from exc
+        self.calls.finished(operation, "ok")
         return _json(getattr(reply, "data", None))
 
     def _raw(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from simple_salesforce.format import format_soql
 
 from connector.batching import chunked
 from connector.crm.auth import SalesforceToken
-from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError
+from connector.crm.errors import CrmError, FatalCrmError, RetriableCrmError, call_outcome
 from connector.crm.types import (
     AccountRevenue,
     ApiCallCounter,
@@ -164,8 +164,13 @@ class _CountedTransport(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
              ) -> requests.Response:  # fmt: skip
-        self._counter().starting(_operation_of(request.url or ""))
-        return super().send(request, *args, **kwargs)
+        operation = _operation_of(request.url or "")
+        self._counter().starting(operation)
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.RequestException:
+            self._counter().finished(operation, call_outcome(None))  # no reply arrived
+            raise
 
 
 class SalesforceAdapter:
@@ -202,7 +207,12 @@ class SalesforceAdapter:
 
     # ------------------------------------------------------------------ calling
     def _count_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self.calls.add(_operation_of(response.url))
+        operation = _operation_of(response.url)
+        self.calls.add(operation)
+        # Salesforce answers its API request limit with 403 REQUEST_LIMIT_EXCEEDED, not 429
+        limited = response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content
+        self.calls.finished(operation, call_outcome(
+            response.status_code, "REQUEST_LIMIT_EXCEEDED" if limited else None))  # fmt: skip
         self._last_headers = dict(response.headers)
 
     def _connect(self) -> Salesforce:

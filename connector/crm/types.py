@@ -156,10 +156,17 @@ class ApiCallCounter:
     #: Called before each HTTP request to the CRM; the sync pipeline sets it to wait for the
     #: request budget all workers share (connector.sync.ratelimit).
     before_call: Callable[[str], None] | None = None
+    #: Called after each HTTP request with the operation and its outcome
+    #: (``connector.crm.errors.call_outcome``); the sync pipeline counts them in its metrics.
+    after_call: Callable[[str, str], None] | None = None
 
     def starting(self, operation: str) -> None:
         if self.before_call is not None:
             self.before_call(operation)
+
+    def finished(self, operation: str, outcome: str) -> None:
+        if self.after_call is not None:
+            self.after_call(operation, outcome)
 
     def add(self, operation: str, count: int = 1) -> None:
         self.total += count

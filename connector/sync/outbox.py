@@ -72,18 +72,20 @@ def complete(
     account_ids: Iterable[int],
     started_at: datetime,
     now: datetime,
-) -> None:
-    """Mark the subjects' rows written up to ``started_at`` processed (later ones stay).
+) -> list[datetime]:
+    """Mark the subjects' rows written up to ``started_at`` processed (later ones stay), and
+    return when each of them arrived (the push lag is measured from there).
 
     Nothing indexes the outbox by subject, so each statement scans the pending rows: one
     statement per subject type, with the ids written into it as constants (PostgreSQL hashes a
     constant list, but searches a bound one item by item), keeps that to one scan per push.
     """
+    arrived: list[datetime] = []
     for subject_type, ids in (("contact", contact_ids), ("account", account_ids)):
         wanted = sorted(set(ids))
         if not wanted:
             continue
-        session.execute(
+        arrived += session.scalars(
             update(OutboxItem)
             .where(
                 OutboxItem.subject_type == subject_type,
@@ -91,9 +93,11 @@ def complete(
                 OutboxItem.processed_at.is_(None),
                 OutboxItem.created_at <= started_at,
             )
-            .values(processed_at=now),
+            .values(processed_at=now)
+            .returning(OutboxItem.created_at),
             execution_options={"synchronize_session": False},
         )
+    return arrived
 
 
 def back_off(

@@ -26,6 +26,7 @@ from connector.crm.factory import adapter_from_config
 from connector.crm.mapping import CrmMapping, load_mapping
 from connector.crm.types import CrmAdapter
 from connector.extensions import database
+from connector.metrics import CRM_RECORDS, PUSH_LAG, SYNC_RUN_SECONDS
 from connector.scoring import ScoringConfig
 from connector.storage import Account, Contact, Database, OutboxItem, SyncRun, utcnow
 from connector.sync import outbox
@@ -171,9 +172,27 @@ def _record(run: SyncRun, report: PushReport, calls: int, *, finished: datetime)
     run.finished_at = finished
     # every rejected record, and every rejected follow-up task, is in the rejections
     run.status = "partial" if report.rejections or report.retry_contacts else "succeeded"
+    if not run.dry_run:  # a dry run's figures are a plan: nothing was written
+        for outcome in ("written", "unchanged", "rejected", "unmatched"):
+            CRM_RECORDS.labels(run.crm, outcome).inc(getattr(report, outcome))
+    _observe_duration(run)
     log.info("sync run %s %s: %d written, %d unchanged, %d rejected, %d unmatched, %d task(s), "
              "%d CRM call(s)", run.id, run.status, run.written, run.unchanged, run.rejected,
              run.unmatched, run.tasks_created, calls)  # fmt: skip
+
+
+def _observe_lag(crm: str, arrived: list[datetime], pushed: datetime) -> None:
+    """How long each change pushed waited, from its arrival in the outbox."""
+    lag = PUSH_LAG.labels(crm)
+    for at in arrived:
+        lag.observe(max((pushed - at).total_seconds(), 0.0))
+
+
+def _observe_duration(run: SyncRun) -> None:
+    """A finished run's duration in the worker's metrics, by trigger and status."""
+    if run.started_at is not None and run.finished_at is not None:
+        seconds = (run.finished_at - run.started_at).total_seconds()
+        SYNC_RUN_SECONDS.labels(run.trigger, run.status).observe(seconds)
 
 
 def outbox_lease(config: Mapping[str, Any]) -> timedelta:
@@ -199,16 +218,18 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
         pusher = Pusher(session, adapter, mapping, ScoringConfig.from_config(config), now=started,
                         task_lease=outbox_lease(config))  # fmt: skip
         report = pusher.push([*contact_ids, *again], account_ids)
-        outbox.complete(
+        pushed = utcnow()
+        arrived = outbox.complete(
             session,
             contact_ids=set(contact_ids) - report.retry_contacts,
             account_ids=set(account_ids) - report.retry_accounts,
             started_at=started,
-            now=utcnow(),
+            now=pushed,
         )
         run = session.merge(run)
         _record(run, report, adapter.calls.total - calls_before, finished=utcnow())
         session.commit()
+        _observe_lag(adapter.crm, arrived, pushed)
         return {"run": run.id, "status": run.status, "written": report.written}
     except CrmError as exc:
         session.rollback()
@@ -226,6 +247,7 @@ def execute_push(contact_ids: list[int], account_ids: list[int], *, trigger: str
         run.api_calls = adapter.calls.total - calls_before
         run.finished_at = utcnow()
         session.commit()
+        _observe_duration(run)
         raise
     finally:
         lease.stop()
@@ -316,14 +338,16 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
                 )
                 report.merge(part)
                 if not run.dry_run:
-                    outbox.complete(
+                    pushed = utcnow()
+                    arrived = outbox.complete(
                         session,
                         contact_ids=set(ids if subject == "contact" else []) - part.retry_contacts,
                         account_ids=set(ids if subject == "account" else []) - part.retry_accounts,
                         started_at=started,
-                        now=utcnow(),
+                        now=pushed,
                     )
                     session.commit()
+                    _observe_lag(adapter.crm, arrived, pushed)
                 done += len(ids)
                 if progress:
                     progress(done, total)
@@ -333,6 +357,7 @@ def run_requested_sync(run_id: int, progress: Progress | None = None) -> dict[st
             run.status, run.error, run.finished_at = "failed", str(exc)[:2000], utcnow()
             run.api_calls = adapter.calls.total - calls_before
             session.commit()
+            _observe_duration(run)
             raise
         except RetriableCrmError as exc:
             # queued again until the task's retry: no worker holds it meanwhile

@@ -605,3 +605,37 @@ def test_given_keyed_tasks_when_created_then_found_by_key_and_archived_once_aske
     assert adapter.find_tasks(["found-0", "found-1", "found-none"]) == ids
     adapter.archive_tasks([str(ids["found-0"])])
     assert adapter.find_tasks(["found-0", "found-1"]) == {"found-1": ids["found-1"]}
+
+
+@pytest.mark.parametrize(
+    ("crm", "limit"),
+    [
+        # developers.hubspot.com/docs/api/usage-details: 429 when a limit is exceeded
+        ("hubspot", {"faults": {"burst_429": 1}}),
+        # developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/
+        # salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_api.htm:
+        # over the daily API request limit, 403 REQUEST_LIMIT_EXCEEDED
+        ("salesforce", {"limits": {"salesforce_daily": 0}}),
+    ],
+)
+def test_given_the_crms_rate_limit_when_calling_then_the_calls_outcome_is_rate_limited(
+    fresh: SandboxServer, crm: str, limit: dict[str, dict[str, Any]]
+) -> None:
+    adapter, _ = _installed(fresh, crm)
+    seen: list[tuple[str, str]] = []
+    adapter.calls.after_call = lambda operation, outcome: seen.append((operation, outcome))
+    contact = fresh.admin.records(crm, adapter.object_name("contact"))[0]
+    update = RecordUpdate(
+        contact.get("id") or contact["Id"],
+        {"cx360_nps_score" if crm == "hubspot" else "CX_NPS_Score__c": 5},
+    )
+    if "faults" in limit:
+        fresh.admin.set_faults(crm, **limit["faults"])
+    else:
+        fresh.admin.set_limits(reset_usage=True, **limit["limits"])
+
+    with pytest.raises(RetriableCrmError):
+        adapter.write("contact", [update])
+
+    assert seen and seen[-1][1] == "rate_limited", seen
+    assert {outcome for _, outcome in seen} <= {"ok", "rate_limited"}

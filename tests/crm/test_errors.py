@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connector.crm.errors import FatalCrmError, RetriableCrmError
+from connector.crm.errors import CALL_OUTCOMES, FatalCrmError, RetriableCrmError, call_outcome
 from connector.crm.hubspot import translate_api_exception
 from connector.crm.salesforce import translate_salesforce_error
 
@@ -111,3 +111,23 @@ def test_given_a_salesforce_exception_when_translated_then_it_is_the_project_err
     assert type(error) is kind
     assert getattr(error, "retry_after", None) == retry_after
     assert getattr(error, "kind", None) == fatal_kind
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "outcome"),
+    [
+        (200, None, "ok"),
+        (204, None, "ok"),
+        (429, "RATE_LIMIT", "rate_limited"),
+        (403, "REQUEST_LIMIT_EXCEEDED", "rate_limited"),  # Salesforce's API request limit
+        (403, "INSUFFICIENT_ACCESS", "client_error"),
+        (404, "OBJECT_NOT_FOUND", "client_error"),
+        (503, None, "server_error"),
+        (None, "CONNECTION", "connection_error"),
+    ],
+)
+def test_given_a_crm_reply_when_classified_then_one_of_the_few_outcomes(
+    status: int | None, code: str | None, outcome: str
+):
+    assert call_outcome(status, code) == outcome
+    assert outcome in CALL_OUTCOMES
