@@ -97,6 +97,9 @@ class Credentials:
     #: access tokens issued for the refresh token); calls outside them answer 403.
     hubspot_scopes: list[str] = field(default_factory=lambda: list(HUBSPOT_SCOPES))
     salesforce_org_id: str = signin.SALESFORCE_ORG_ID
+    #: Whether the run-as user holds "Assign Permission Sets" (else creating a
+    #: PermissionSetAssignment is refused with INSUFFICIENT_ACCESS_OR_READONLY).
+    salesforce_assign_permission_sets: bool = True
 
 
 @dataclass
@@ -143,8 +146,9 @@ class Controls:
     # ----------------------------------------------------------------- reset / configure
     def reset(self) -> None:
         """Back to the start configuration: no faults, no usage, no counts, sessions valid,
-        the HubSpot tokens' scopes as at the start."""
+        the HubSpot tokens' scopes and the Salesforce user's rights as at the start."""
         with self._lock:
+            self.credentials.salesforce_assign_permission_sets = True
             self.limits = Limits(**asdict(self._initial_limits))
             self.faults = {crm: Faults() for crm in CRMS}
             self._rng = random.Random(self._seed)

@@ -27,6 +27,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Bulk2Job": "750",
     "FieldPermissions": "01k",
     "PermissionSet": "0PS",
+    "PermissionSetAssignment": "0Pa",
     "QueryLocator": "01g",
 }
 OBJECT_BY_PREFIX = {prefix: name for name, prefix in KEY_PREFIXES.items()}

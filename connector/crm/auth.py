@@ -38,6 +38,12 @@ class SalesforceToken:
         parts = self.identity_url.rstrip("/").split("/")
         return parts[-2] if len(parts) >= 3 and parts[-3] == "id" and parts[-2] else None
 
+    @property
+    def user_id(self) -> str | None:
+        """The user the token acts as (the connected app's run-as user)."""
+        parts = self.identity_url.rstrip("/").split("/")
+        return parts[-1] if len(parts) >= 3 and parts[-3] == "id" and parts[-1] else None
+
     def __repr__(self) -> str:  # never show the token
         return f"SalesforceToken(instance_url={self.instance_url!r}, access_token=***)"
 

@@ -507,6 +507,12 @@ class HubSpotAdapter:
     ) -> list[str]:
         return []  # HubSpot scopes cover all properties of an object
 
+    def assign_field_access(self, *, dry_run: bool = False) -> list[str]:
+        return []  # no field-level security: the token's scopes decide
+
+    def hidden_fields(self, subject: Subject, names: Sequence[str]) -> dict[str, str]:
+        return {}  # every property of an object is visible to a token with its scope
+
     # ------------------------------------------------------------------ resolve
     def _batch_read(
         self,

@@ -26,7 +26,7 @@ from connector.crm.types import (
 
 @dataclass(frozen=True)
 class PlannedChange:
-    action: str  # prepare | create_field | add_picklist_values | grant_access
+    action: str  # prepare | create_field | add_picklist_values | grant_access | assign_access
     subject: Subject
     target: str
     detail: str = ""
@@ -39,6 +39,7 @@ class PlannedChange:
             "create_field": f"create field {object_name}.{self.target}",
             "add_picklist_values": f"add picklist values to {object_name}.{self.target}",
             "grant_access": f"grant read/edit on {self.target}",
+            "assign_access": f"assign {self.target}",
         }[self.action]
         return f"{text} ({self.detail})" if self.detail else text
 
@@ -73,11 +74,34 @@ def plan_install(adapter: CrmAdapter, mapping: CrmMapping) -> InstallPlan:
         for prepared in adapter.prepare(subject, dry_run=True):
             plan.changes.append(PlannedChange("prepare", subject, prepared))
         described = adapter.describe_fields(subject)
+        fields = mapping.for_subject(subject).fields
+        hidden = adapter.hidden_fields(
+            subject, [f.field for f in fields if _lookup(described, f.field) is None]
+        )
         to_grant: list[str] = []
-        for field_mapping in mapping.for_subject(subject).fields:
+        for field_mapping in fields:
             spec = field_mapping.field_spec()
-            if spec is None:
-                continue  # an existing field of the admin's choosing: check, never create
+            if field_mapping.field in hidden:
+                # it exists, but field-level security hides it from the integration user:
+                # granted and assigned below, never created again (its own or the admin's)
+                created_as = hidden[field_mapping.field]
+                found = describe_type(adapter.crm, created_as) if created_as else ""
+                allowed = described_types_for_metric(adapter.crm, field_mapping.value_type)
+                if found and found not in allowed:
+                    expected = " or ".join(sorted(allowed))
+                    if spec is not None:
+                        expected = describe_type(adapter.crm, spec.type)
+                    plan.conflicts.append(
+                        FieldConflictError(object_name, field_mapping.field, found, expected)
+                    )
+                    continue
+                to_grant.append(field_mapping.field)
+                continue
+            if spec is None:  # an existing field of the admin's choosing: check, never create
+                chosen = _lookup(described, field_mapping.field)
+                if chosen and chosen.custom and field_mapping.write and not chosen.updateable:
+                    to_grant.append(chosen.name)  # readable only: cx360 needs edit
+                continue
             existing = _lookup(described, spec.name)
             if existing is None:
                 plan.changes.append(
@@ -112,6 +136,8 @@ def plan_install(adapter: CrmAdapter, mapping: CrmMapping) -> InstallPlan:
             to_grant.append(spec.name)
         for granted in adapter.grant_field_access(subject, to_grant, dry_run=True):
             plan.changes.append(PlannedChange("grant_access", subject, granted))
+    for assigned in adapter.assign_field_access(dry_run=True):
+        plan.changes.append(PlannedChange("assign_access", "contact", assigned))
     return plan
 
 
@@ -136,8 +162,8 @@ def apply_install(adapter: CrmAdapter, plan: InstallPlan) -> list[PlannedChange]
             adapter.create_field(change.subject, change.spec)
         elif change.action == "add_picklist_values" and change.spec is not None:
             adapter.add_picklist_values(change.subject, change.spec, change.options)
-        elif change.action == "grant_access":
-            continue  # granted per subject below, after the fields exist
+        elif change.action in ("grant_access", "assign_access"):
+            continue  # granted per subject below, after the fields exist; then assigned
         done.append(change)
     for subject in SUBJECTS:
         grants = [c for c in plan.changes if c.action == "grant_access" and c.subject == subject]
@@ -145,6 +171,10 @@ def apply_install(adapter: CrmAdapter, plan: InstallPlan) -> list[PlannedChange]
             names = [c.target.split(".", 1)[1] for c in grants]
             adapter.grant_field_access(subject, names)
             done.extend(grants)
+    assigned = [c for c in plan.changes if c.action == "assign_access"]
+    if assigned:
+        adapter.assign_field_access()
+        done.extend(assigned)
     return done
 
 
@@ -154,8 +184,15 @@ def check_fields(adapter: CrmAdapter, mapping: CrmMapping) -> list[CheckFinding]
     for subject in SUBJECTS:
         object_name = adapter.object_name(subject)
         described = adapter.describe_fields(subject)
+        fields = mapping.for_subject(subject).fields
+        hidden = adapter.hidden_fields(
+            subject, [f.field for f in fields if _lookup(described, f.field) is None]
+        )
         problems_before = len(findings)
-        for field_mapping in mapping.for_subject(subject).fields:
+        for field_mapping in fields:
+            if field_mapping.field in hidden:
+                findings.append(_hidden_finding(object_name, field_mapping))
+                continue
             findings.extend(_field_findings(adapter.crm, object_name, described, field_mapping))
         if len(findings) == problems_before:
             count = len(mapping.for_subject(subject).fields)
@@ -167,6 +204,19 @@ def check_fields(adapter: CrmAdapter, mapping: CrmMapping) -> list[CheckFinding]
     if follow_up_key is not None:
         findings.append(follow_up_key())
     return findings
+
+
+def _hidden_finding(object_name: str, field_mapping: FieldMapping) -> CheckFinding:
+    name = field_mapping.field
+    return CheckFinding(
+        "fields",
+        "error",
+        f"{object_name}.{name} ({field_mapping.metric}): exists, but field-level security "
+        "hides it from the integration user; run cx360 install (it grants read/edit in its "
+        "permission set and assigns the set to that user), or grant and assign it in Setup",
+        object_name,
+        name,
+    )
 
 
 def _field_findings(
@@ -207,7 +257,10 @@ def _field_findings(
                 )
             )
     if field_mapping.write and not existing.updateable:
+        fls = crm == "salesforce" and existing.custom
+        why = (" (field-level security lets the integration user read it, not edit it: run "
+               "cx360 install, or grant Edit in Setup)") if fls else ""  # fmt: skip
         findings.append(
-            CheckFinding("fields", "error", f"{where}: not writable", object_name, name)
+            CheckFinding("fields", "error", f"{where}: not writable{why}", object_name, name)
         )
     return findings

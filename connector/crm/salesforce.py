@@ -133,6 +133,12 @@ def translate_salesforce_error(
     return FatalCrmError(text, kind="request", code=code, status=status, details=exc.content)
 
 
+def _tooling_tables(obj: str) -> tuple[str, ...]:
+    """The Tooling API's ``TableEnumOrId`` of an object's custom fields: Task's are created
+    on Activity (as ``prepare`` creates the follow-up key)."""
+    return ("Task", "Activity") if obj == "Task" else (obj,)
+
+
 def _operation_of(url: str) -> str:
     path = url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
     if "oauth2/token" in path:
@@ -202,6 +208,7 @@ class SalesforceAdapter:
         self.calls = ApiCallCounter()
         self._last_headers: dict[str, str] = {}
         self._org_id: str | None = None
+        self._user_id: str | None = None
         self._currency: tuple[str, bool] | None = None
         self._sf = self._connect()
 
@@ -221,6 +228,7 @@ class SalesforceAdapter:
         except requests.RequestException as exc:
             raise translate_salesforce_error(exc, "login") from exc
         self._org_id = token.org_id
+        self._user_id = token.user_id
         return Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token,
@@ -329,6 +337,12 @@ class SalesforceAdapter:
         described = self._restful("sobjects/Task/describe") or {}
         if any(f.get("name") == FOLLOW_UP_KEY_FIELD for f in described.get("fields", [])):
             return []
+        if self._custom_fields_of("Task", [FOLLOW_UP_KEY_FIELD]):
+            # it exists, hidden by field-level security: granted (and the permission set
+            # assigned) by install's grant and assign steps, never created a second time
+            if not dry_run:
+                self._grant_on("Task", [FOLLOW_UP_KEY_FIELD])
+            return []
         made = [f"Task.{FOLLOW_UP_KEY_FIELD} (Text(80), external id, unique)"]
         if dry_run:
             return made
@@ -399,56 +413,141 @@ class SalesforceAdapter:
         """Read and edit on ``fields`` for the permission set (created when missing)."""
         return self._grant_on(_OBJECTS[subject], fields, dry_run=dry_run)
 
-    def _grant_on(self, obj: str, fields: Sequence[str], *, dry_run: bool = False) -> list[str]:
+    def _permission_set_id(self, *, create: bool) -> str | None:
+        """cx360's permission set, created when missing and ``create``."""
         found = self._query_all(
             format_soql("SELECT Id FROM PermissionSet WHERE Name = {}", self.permission_set)
         )
         if found:
-            parent = found[0]["Id"]
-        elif dry_run:
-            return [f"{obj}.{name}" for name in fields]
-        else:
-            created = self._restful(
-                "sobjects/PermissionSet/",
-                method="POST",
-                json={"Name": self.permission_set, "Label": self.permission_set.replace("_", " ")},
-            )
-            parent = created["id"]
-        existing = {
-            r["Field"].lower()
-            for r in self._query_all(
-                format_soql(
-                    "SELECT Field FROM FieldPermissions WHERE ParentId = {} AND SobjectType = {}",
-                    parent,
-                    obj,
-                )
-            )
-        }
-        missing = [f for f in fields if f"{obj}.{f}".lower() not in existing]
+            return str(found[0]["Id"])
+        if not create:
+            return None
+        created = self._restful(
+            "sobjects/PermissionSet/",
+            method="POST",
+            json={"Name": self.permission_set, "Label": self.permission_set.replace("_", " ")},
+        )
+        return str(created["id"])
+
+    def assign_field_access(self, *, dry_run: bool = False) -> list[str]:
+        """cx360's permission set assigned to the integration user (PermissionSetAssignment):
+        until then the fields it grants stay hidden from that user (field-level security)."""
+        what = f"permission set {self.permission_set} to the integration user"
+        if not self._user_id:
+            raise FatalCrmError(
+                "the Salesforce token reply names no identity URL (id) to read the integration "
+                f"user from; assign {what} in Setup", kind="auth",
+            )  # fmt: skip
+        parent = self._permission_set_id(create=not dry_run)
+        if parent is not None and self._query_all(format_soql(
+            "SELECT Id FROM PermissionSetAssignment WHERE PermissionSetId = {} AND AssigneeId = {}",
+            parent, self._user_id,
+        )):  # fmt: skip
+            return []
         if dry_run:
-            return [f"{obj}.{name}" for name in missing]
-        for chunk in chunked(missing, COLLECTION_LIMIT):
-            records = [
-                {
-                    "attributes": {"type": "FieldPermissions"},
-                    "ParentId": parent,
-                    "SobjectType": obj,
-                    "Field": f"{obj}.{name}",
-                    "PermissionsRead": True,
-                    "PermissionsEdit": True,
-                }
-                for name in chunk
-            ]
-            results = self._restful(
-                "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}
+            return [what]
+        try:
+            assignment = {"AssigneeId": self._user_id, "PermissionSetId": parent}
+            self._restful("sobjects/PermissionSetAssignment/", method="POST", json=assignment)
+        except FatalCrmError as exc:
+            if exc.kind != "permission":
+                raise
+            raise FatalCrmError(
+                f"cannot assign {what} ({exc.code or exc}): the user cx360 logs in as lacks "
+                "the Assign Permission Sets permission. In Setup > Permission Sets > "
+                f"{self.permission_set.replace('_', ' ')} > Manage Assignments > Add "
+                f"Assignment, add user {self._user_id}; then run cx360 check",
+                kind="permission", code=exc.code, status=exc.status,
+            ) from exc  # fmt: skip
+        return [what]
+
+    def hidden_fields(self, subject: Subject, names: Sequence[str]) -> dict[str, str]:
+        """Custom fields among ``names`` that the Tooling API finds on the object although
+        describe left them out: field-level security hides them from the integration user.
+        Each with its Metadata type (one more Tooling query per hidden field: the Tooling API
+        gives ``Metadata`` only for one row at a time)."""
+        obj = _OBJECTS[subject]
+        hidden: dict[str, str] = {}
+        for name in sorted(self._custom_fields_of(obj, names)):
+            soql = format_soql(
+                "SELECT Metadata FROM CustomField WHERE TableEnumOrId IN {} AND DeveloperName = {}",
+                list(_tooling_tables(obj)), name.removesuffix("__c"),
+            )  # fmt: skip
+            found = self._call(
+                "tooling.query",
+                lambda sf, q=soql: sf.toolingexecute("query/?q=" + urllib.parse.quote(q)),
             )
-            for name, result in zip(chunk, results or [], strict=False):
+            records = (found or {}).get("records") or [{}]
+            hidden[name] = str((records[0].get("Metadata") or {}).get("type") or "")
+        return hidden
+
+    def _custom_fields_of(self, obj: str, names: Sequence[str]) -> set[str]:
+        wanted = {n.removesuffix("__c").lower(): n for n in names if n.endswith("__c")}
+        if not wanted:
+            return set()
+        soql = format_soql(
+            "SELECT DeveloperName FROM CustomField WHERE TableEnumOrId IN {}",
+            list(_tooling_tables(obj)),
+        )
+        found = self._call(
+            "tooling.query",
+            lambda sf: sf.toolingexecute("query/?q=" + urllib.parse.quote(soql)),
+        )
+        return {
+            wanted[name]
+            for record in (found or {}).get("records") or []
+            if (name := str(record.get("DeveloperName") or "").lower()) in wanted
+        }
+
+    def _grant_on(self, obj: str, fields: Sequence[str], *, dry_run: bool = False) -> list[str]:
+        """Read and edit on ``obj``'s ``fields`` in cx360's permission set: FieldPermissions
+        created where missing, and set to read and edit where someone took either away."""
+        parent = self._permission_set_id(create=not dry_run)
+        if parent is None:
+            return [f"{obj}.{name}" for name in fields]
+        soql = format_soql(
+            "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
+            "WHERE ParentId = {} AND SobjectType = {}", parent, obj,
+        )  # fmt: skip
+        rows = {str(r["Field"]).lower(): r for r in self._query_all(soql)}
+        to_grant = []
+        for name in fields:
+            row = rows.get(f"{obj}.{name}".lower())
+            if row is None or not (row.get("PermissionsRead") and row.get("PermissionsEdit")):
+                to_grant.append((name, None if row is None else str(row["Id"])))
+        if dry_run:
+            return [f"{obj}.{name}" for name, _ in to_grant]
+        for chunk in chunked(to_grant, COLLECTION_LIMIT):
+            created = [
+                {"attributes": {"type": "FieldPermissions"}, "ParentId": parent,
+                 "SobjectType": obj, "Field": f"{obj}.{name}", "PermissionsRead": True,
+                 "PermissionsEdit": True}
+                for name, row_id in chunk if row_id is None
+            ]  # fmt: skip
+            changed = [
+                {"attributes": {"type": "FieldPermissions"}, "Id": row_id,
+                 "PermissionsRead": True, "PermissionsEdit": True}
+                for _, row_id in chunk if row_id is not None
+            ]  # fmt: skip
+            names = [n for n, r in chunk if r is None] + [n for n, r in chunk if r is not None]
+            results: list[Any] = []
+            for method, records in (("POST", created), ("PATCH", changed)):
+                if records:
+                    results += (
+                        self._restful(
+                            "composite/sobjects",
+                            method=method,
+                            json={"allOrNone": False, "records": records},
+                        )
+                        or []
+                    )
+            for name, result in zip(names, results, strict=False):
                 if not result.get("success"):
                     code, message = _first_error(result.get("errors"))
                     raise FatalCrmError(
                         f"cannot grant access to {obj}.{name}: {code} {message}", kind="permission"
                     )
-        return [f"{obj}.{name}" for name in missing]
+        return [f"{obj}.{name}" for name, _ in to_grant]
 
     # ------------------------------------------------------------------ resolve
     def resolve_contacts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]:

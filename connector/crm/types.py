@@ -247,6 +247,18 @@ class CrmAdapter(Protocol):
         security); names the fields granted (with ``dry_run``: still to grant)."""
         ...
 
+    def assign_field_access(self, *, dry_run: bool = False) -> list[str]:
+        """Assign cx360's permission set to the integration user, so the fields it grants
+        become visible and writable to it; names what was assigned (with ``dry_run``: what
+        is still to assign). HubSpot has nothing to assign."""
+        ...
+
+    def hidden_fields(self, subject: Subject, names: Sequence[str]) -> dict[str, str]:
+        """Those of ``names`` (missing from ``describe_fields``) that exist in the CRM but
+        field-level security hides from the integration user (Salesforce), with the type they
+        were created as ("" when the CRM does not say)."""
+        ...
+
     def resolve_contacts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]: ...
 
     def resolve_accounts(self, keys: Iterable[RecordKey]) -> dict[RecordKey, CrmRecordRef]: ...

@@ -81,7 +81,7 @@ def create_job(call: Call) -> Reply:
         raise sf_error(400, "INVALIDJOB", f"InvalidJob : Invalid object: {body.get('object')}")
     external = body.get("externalIdFieldName")
     if operation == "upsert":
-        found = obj["fields"].get(str(external or "").lower())
+        found = call.data.visible_field(obj["name"], str(external or ""))
         if found is None or not (found["externalId"] or found["name"] == "Id"):
             raise sf_error(
                 400,
@@ -173,7 +173,7 @@ def process(data: SalesforceData, job: BulkJob) -> None:
     rows = list(reader)
     header, body_rows = rows[0], [r for r in rows[1:] if r]
     job.columns = header
-    fields = data.objects[job.object_name]["fields"]
+    fields = data.visible_fields(job.object_name)
     for column in header:
         if column.lower() not in fields:
             job.state = "Failed"

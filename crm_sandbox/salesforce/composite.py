@@ -142,7 +142,7 @@ def update(call: Call) -> Reply:
 def upsert(call: Call, obj: str, ext: str) -> Reply:
     data = call.data
     name = data.require_object(obj)["name"]
-    found = data.objects[name]["fields"].get(ext.lower())
+    found = data.visible_field(name, ext)
     if found is None or not (found["externalId"] or found["name"] == "Id"):
         raise sf_error(
             400,
@@ -210,7 +210,7 @@ def read(call: Call, obj: str) -> Reply:
         wanted = [f for f in call.request.args.get("fields", "").split(",") if f]
     if len(raw_ids) > 2000:
         raise sf_error(400, "EXCEEDED_ID_LIMIT", "too many ids")
-    fields = data.objects[name]["fields"]
+    fields = data.visible_fields(name)
     names = []
     for raw in wanted:
         found = fields.get(str(raw).lower())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import ChainMap, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from crm_sandbox import ids
 from crm_sandbox.salesforce.errors import UnknownFieldError, not_found
@@ -80,6 +80,10 @@ class SalesforceData:
         self.jobs: dict[str, BulkJob] = {}
         self.locators: OrderedDict[str, Locator] = OrderedDict()
         self.default_owner = ""
+        self._security_generation = 0
+        self._grants: tuple[tuple[int, int], frozenset[str], dict[str, str]] = (
+            (-1, -1), frozenset(), {})  # fmt: skip
+        self._visible: dict[str, dict[str, Field]] = {}
         self.clear()
 
     def clear(self) -> None:
@@ -91,6 +95,7 @@ class SalesforceData:
         self.field_metadata = {}
         self.jobs = {}
         self.locators = OrderedDict()
+        self._security_generation += 1
         stamp = now_datetime()
         self.records["Organization"][SALESFORCE_ORG_ID] = {
             "Id": SALESFORCE_ORG_ID,
@@ -144,6 +149,7 @@ class SalesforceData:
         field_["defaultValue"], field_["defaultedOnCreate"] = corporate, True
         for object_name in ("Account", "Opportunity"):
             self.objects[object_name]["fields"]["currencyisocode"] = dict(field_)
+            self.schema_changed()
             for record in self.records[object_name].values():
                 record["CurrencyIsoCode"] = corporate
         self.records["Organization"][SALESFORCE_ORG_ID]["DefaultCurrencyIsoCode"] = corporate
@@ -171,6 +177,7 @@ class SalesforceData:
         self.ids = ids.SalesforceIds(int(data.get("next_id", 1)))
         self.default_owner = data.get("default_owner", "")
         self.jobs, self.locators = {}, OrderedDict()
+        self._security_generation += 1
         self._reindex()
 
     # ------------------------------------------------------------------- schema
@@ -208,6 +215,7 @@ class SalesforceData:
     def add_field(self, object_name: str, new_field: Field) -> None:
         obj = self.objects[object_name]
         obj["fields"][new_field["name"].lower()] = new_field
+        self.schema_changed()
         if new_field["externalId"] or new_field["unique"]:
             self.indexes[(object_name, new_field["name"])] = {}
         default = new_field["defaultValue"]
@@ -218,9 +226,82 @@ class SalesforceData:
     def remove_field(self, object_name: str, field_name: str) -> None:
         """A custom field deleted: gone from describe, its values from every record."""
         removed = self.objects[object_name]["fields"].pop(field_name.lower())
+        self.schema_changed()
         self.indexes.pop((object_name, removed["name"]), None)
         for record in self.records[object_name].values():
             record.pop(removed["name"], None)
+
+    # ------------------------------------------------------- field-level security
+    def field_access(self, object_name: str, field_name: str) -> str:
+        """What the integration user (the connected app's run-as user, ``default_owner``) may
+        do with a field: ``edit``, ``read`` or ``none``.
+
+        A custom field created through the Tooling API (or Metadata API) grants no access to
+        anyone: it is missing from describe, from SOQL and from writes until a permission set
+        (or profile) with FieldPermissions on it is assigned to the user ("Field-Level
+        Security", help.salesforce.com/s/articleView?id=sf.admin_fls.htm; "FieldPermissions"
+        and "PermissionSetAssignment", Object Reference). Standard fields, and custom fields
+        the sandbox starts with, are the user's profile's to read and edit.
+        """
+        key = f"{object_name}.{field_name}".lower()
+        tooling, grants = self._security()
+        return grants.get(key, "none") if key in tooling else "edit"
+
+    def schema_changed(self) -> None:
+        """A field was added, changed or removed: what the user sees is worked out again."""
+        self._security_generation += 1
+
+    def _security(self) -> tuple[frozenset[str], dict[str, str]]:
+        """The Tooling-made fields ("contact.x__c") and field -> ``read`` / ``edit`` through
+        the permission sets assigned to the integration user; kept until a permission
+        record or a field changes."""
+        key = (self._security_generation, len(self.custom_fields))
+        if self._grants[0] == key:
+            return self._grants[1], self._grants[2]
+        assigned = {
+            row.get("PermissionSetId")
+            for row in self.records.get("PermissionSetAssignment", {}).values()
+            if row.get("AssigneeId") == self.default_owner
+        }
+        grants: dict[str, str] = {}
+        for row in self.records.get("FieldPermissions", {}).values():
+            if row.get("ParentId") not in assigned:
+                continue
+            field_key = str(row.get("Field") or "").lower()
+            if row.get("PermissionsEdit"):
+                grants[field_key] = "edit"
+            elif row.get("PermissionsRead") and grants.get(field_key) != "edit":
+                grants[field_key] = "read"
+        tooling = frozenset(full.lower() for full in self.custom_fields)
+        self._grants = (key, tooling, grants)
+        self._visible = {}
+        return tooling, grants
+
+    def visible_field(self, object_name: str, name: str) -> Field | None:
+        """The field as the integration user sees it: None when field-level security hides
+        it, read-only (not createable, not updateable) when it grants read alone."""
+        found = self.objects[object_name]["fields"].get(name.lower())
+        if found is None:
+            return None
+        access = self.field_access(object_name, found["name"])
+        if access == "none":
+            return None
+        if access == "read":
+            return cast(Field, {**found, "createable": False, "updateable": False})
+        return found
+
+    def visible_fields(self, object_name: str) -> dict[str, Field]:
+        """The object's fields the integration user sees, by lower-case name."""
+        self._security()  # drops the views below when anything changed
+        view = self._visible.get(object_name)
+        if view is None:
+            view = {
+                key: seen
+                for key in self.objects[object_name]["fields"]
+                if (seen := self.visible_field(object_name, key)) is not None
+            }
+            self._visible[object_name] = view
+        return view
 
     # ------------------------------------------------------------------ records
     def lookup(self, object_name: str, field_name: str, value: Any) -> set[str]:
@@ -262,13 +343,13 @@ class SalesforceData:
         obj = self.objects[object_name]
         if creating and not obj.get("createable", True):
             raise FieldError("INVALID_TYPE", f"entity type cannot be inserted: {object_name}", [])
-        fields = obj["fields"]
+        fields = self.visible_fields(object_name)
         values: dict[str, Any] = {}
         for key, raw in body.items():
             if key == "attributes":
                 continue
             found = fields.get(key.lower())
-            if found is None:
+            if found is None:  # unknown, or hidden by field-level security
                 raise UnknownFieldError(object_name, key)
             values[found["name"]] = raw
         for name in values:
@@ -307,6 +388,16 @@ class SalesforceData:
                             f"of {object_name.lower()}",
                             [name],
                         )
+        if creating and object_name == "PermissionSetAssignment":
+            self._refuse_duplicate_assignment(typed)
+        if creating and object_name == "FieldPermissions" and typed.get("PermissionsEdit") \
+                and not typed.get("PermissionsRead"):  # fmt: skip
+            # Object Reference, FieldPermissions: "PermissionsEdit ... Requires PermissionsRead"
+            raise FieldError(
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Permission Edit depends on permission(s): Read",
+                ["PermissionsEdit"],
+            )
         if creating:
             missing = [
                 f["name"]
@@ -346,6 +437,7 @@ class SalesforceData:
         self._derive(object_name, record)
         self.records[object_name][rid] = record
         self._index(object_name, rid, None, record)
+        self._security_changed(object_name)
         return rid
 
     def update(self, object_name: str, rid: str, values: dict[str, Any]) -> None:
@@ -361,15 +453,33 @@ class SalesforceData:
         self._derive(object_name, new)
         self.records[object_name][rid] = new
         self._index(object_name, rid, old, new)
+        self._security_changed(object_name)
 
     def delete(self, object_name: str, rid: str, master_id: str | None = None) -> None:
         old = self.records[object_name].pop(rid)
+        self._security_changed(object_name)
         self.deleted.add(rid)
         self._index(object_name, rid, old, None)
         binned = {**old, "IsDeleted": True, "SystemModstamp": now_datetime()}
         if master_id:
             binned["MasterRecordId"] = master_id
         self.recycled.setdefault(object_name, {})[rid] = binned
+
+    def _refuse_duplicate_assignment(self, typed: dict[str, Any]) -> None:
+        """A permission set is assigned to a user once: a second assignment is refused."""
+        pair = (typed.get("AssigneeId"), typed.get("PermissionSetId"))
+        for row in self.records["PermissionSetAssignment"].values():
+            if (row.get("AssigneeId"), row.get("PermissionSetId")) == pair:
+                raise FieldError(
+                    "DUPLICATE_VALUE",
+                    f"Duplicate PermissionSetAssignment. Assignee: {pair[0]}; Permission Set: "
+                    f"{pair[1]}",
+                    [],
+                )
+
+    def _security_changed(self, object_name: str) -> None:
+        if object_name in ("FieldPermissions", "PermissionSetAssignment"):
+            self._security_generation += 1
 
     def merge(self, object_name: str, master_id: str, loser_id: str) -> None:
         """Merge ``loser_id`` into ``master_id`` as Salesforce does: the master keeps its

@@ -51,7 +51,8 @@ def object_summary(obj: dict[str, Any], version: str) -> dict[str, Any]:
 def describe(call: Call, obj: str) -> Reply:
     found = call.data.require_object(obj)
     body = object_summary(found, call.version)
-    body["fields"] = [dict(f) for f in found["fields"].values()]
+    # only the fields field-level security lets the user see (data.field_access)
+    body["fields"] = [dict(f) for f in call.data.visible_fields(found["name"]).values()]
     body["childRelationships"] = []
     body["recordTypeInfos"] = []
     return Reply(200, body)

@@ -134,7 +134,7 @@ class QueryEvaluator:
         )
 
     def resolve(self, name: str, column: int) -> tuple[str, ...]:
-        fields = self.obj["fields"]
+        fields = self.data.visible_fields(self.object_name)  # field-level security applies
         if "." not in name:
             found = fields.get(name.lower())
             if found is None:
@@ -147,7 +147,7 @@ class QueryEvaluator:
             raise self._no_column(name, column)
         target = ref_field["referenceTo"][0]
         target_obj = self.data.objects.get(target)
-        found = target_obj["fields"].get(rest.lower()) if target_obj else None
+        found = self.data.visible_field(target, rest) if target_obj else None
         if found is None:
             raise self._no_column(name, column)
         return (ref_field["relationshipName"], ref_field["name"], target, found["name"])

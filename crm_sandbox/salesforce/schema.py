@@ -407,16 +407,7 @@ def standard_objects() -> dict[str, dict[str, Any]]:
     ]
     field_permissions = [
         *_system_fields(),
-        make_field(
-            "ParentId",
-            "reference",
-            "Parent ID",
-            length=18,
-            nillable=False,
-            reference_to=["PermissionSet"],
-            relationship_name="Parent",
-            updateable=False,
-        ),
+        _create_only_reference("ParentId", "Parent ID", "PermissionSet", "Parent"),
         make_field(
             "SobjectType",
             "string",
@@ -441,6 +432,16 @@ def standard_objects() -> dict[str, dict[str, Any]]:
             nillable=False,
             default_on_create=True,
             default_value=False,
+        ),
+    ]
+    # Object Reference, "PermissionSetAssignment": AssigneeId and PermissionSetId, both
+    # create-only (developer.salesforce.com/docs/atlas.en-us.object_reference.meta/
+    # object_reference/sforce_api_objects_permissionsetassignment.htm)
+    permission_set_assignment = [
+        *_system_fields(),
+        _create_only_reference("AssigneeId", "Assignee ID", "User", "Assignee"),
+        _create_only_reference(
+            "PermissionSetId", "Permission Set ID", "PermissionSet", "PermissionSet"
         ),
     ]
     opportunity = [
@@ -477,6 +478,11 @@ def standard_objects() -> dict[str, dict[str, Any]]:
         "User": ("User", "Users", user),
         "PermissionSet": ("Permission Set", "Permission Sets", permission_set),
         "FieldPermissions": ("Field Permissions", "Field Permissions", field_permissions),
+        "PermissionSetAssignment": (
+            "Permission Set Assignment",
+            "Permission Set Assignments",
+            permission_set_assignment,
+        ),
     }
     objects: dict[str, dict[str, Any]] = {}
     for name, (label, plural, field_list) in labels.items():
@@ -485,6 +491,20 @@ def standard_objects() -> dict[str, dict[str, Any]]:
     # (Object Reference, "Organization", Supported Calls).
     objects["Organization"]["createable"] = False
     return objects
+
+
+def _create_only_reference(name: str, label: str, target: str, relationship: str) -> Field:
+    """A required lookup set when the record is created and never changed after."""
+    return make_field(
+        name,
+        "reference",
+        label,
+        length=18,
+        nillable=False,
+        reference_to=[target],
+        relationship_name=relationship,
+        updateable=False,
+    )
 
 
 def standard_objects_of(

@@ -45,7 +45,7 @@ def resolve_id(data: SalesforceData, object_name: str, raw: str) -> str:
 
 def field_names(call: Call, object_name: str) -> list[str]:
     """The ``fields`` query parameter's names as the object spells them (default: all)."""
-    fields = call.data.objects[object_name]["fields"]
+    fields = call.data.visible_fields(object_name)
     wanted = call.request.args.get("fields")
     if not wanted:
         return [f["name"] for f in fields.values()]
@@ -70,7 +70,7 @@ def by_external_id(
     data: SalesforceData, object_name: str, ext: str, value: str
 ) -> tuple[str, set[str]]:
     """The external id field's name and the ids of the records holding ``value`` in it."""
-    found = data.objects[object_name]["fields"].get(ext.lower())
+    found = data.visible_field(object_name, ext)
     if found is None or not (found["externalId"] or found["idLookup"]):
         raise sf_error(
             404,
@@ -132,6 +132,11 @@ def get(call: Call, obj: str, rid: str = "", ext: str = "", value: str = "") -> 
 @routes.post(f"{API}/sobjects/<obj>", "sobject.create", writes=True)
 def create(call: Call, obj: str) -> Reply:
     name = call.data.require_object(obj)["name"]
+    if name == "PermissionSetAssignment" and not (
+        call.controls.credentials.salesforce_assign_permission_sets
+    ):  # assigning needs the "Assign Permission Sets" user permission
+        raise sf_error(400, "INSUFFICIENT_ACCESS_OR_READONLY",
+                       "insufficient access rights on cross-reference id", [])  # fmt: skip
     values = prepared(call.data, name, call.json_object(), creating=True)
     if call.lock_fault:
         refuse_locked()

@@ -113,6 +113,7 @@ def update_custom_field(call: Call, field_id: str) -> Reply:
     ):
         current[key] = updated[key]
     call.data.field_metadata[field_id] = merged
+    call.data.schema_changed()
     return Reply(204)
 
 

@@ -18,17 +18,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from simple_salesforce import Salesforce
 
 from connector.cli import main
 from connector.crm.datafiles import PROJECT_ROOT
 from connector.crm.errors import FatalCrmError, FieldConflictError, RetriableCrmError
 from connector.crm.factory import adapter_from_config
 from connector.crm.field_changes import field_changes, follow_up_task
+from connector.crm.fieldtypes import describe_type
 from connector.crm.manifest import load_manifest
 from connector.crm.mapping import CrmMapping, load_mapping, parse_mapping
 from connector.crm.provisioning import apply_install, check_fields, plan_install
 from connector.crm.types import CrmAdapter, FollowUpTask, RecordKey, RecordUpdate
 from crm_sandbox import SandboxServer
+from tests.sandbox.conftest import ca_session, salesforce_token
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +185,11 @@ def test_given_a_field_of_an_incompatible_type_when_installing_then_it_is_named_
     with pytest.raises(FieldConflictError) as caught:
         apply_install(adapter, plan)
     assert spec.name in str(caught.value)
-    assert adapter.describe_fields("contact")[spec.name].type == ("string")
+    # kept as it was; on Salesforce also hidden still (nothing is granted on a conflict)
+    kept = adapter.describe_fields("contact").get(spec.name)
+    hidden = adapter.hidden_fields("contact", [spec.name])
+    assert (kept.type if kept else describe_type(crm, hidden[spec.name])) == "string"
+    assert bool(hidden) == (crm == "salesforce")
     assert "create_field" not in {
         c.action
         for c in plan_install(adapter, mapping).changes
@@ -639,3 +646,122 @@ def test_given_the_crms_rate_limit_when_calling_then_the_calls_outcome_is_rate_l
 
     assert seen and seen[-1][1] == "rate_limited", seen
     assert {outcome for _, outcome in seen} <= {"ok", "rate_limited"}
+
+
+# ------------------------------------------------------------- field-level security
+# A field created through the Tooling API is hidden from every user until a permission set
+# with FieldPermissions on it is assigned to that user (Object Reference, FieldPermissions and
+# PermissionSetAssignment; the sandbox's contract tests cite the pages).
+def _org_admin(sandbox: SandboxServer) -> Salesforce:
+    """The org as an admin in Setup changes it, beside cx360's own connection."""
+    session = ca_session(sandbox.ca_path)
+    return Salesforce(instance_url=sandbox.salesforce_instance_url,
+                      session_id=salesforce_token(sandbox, session), session=session)  # fmt: skip
+
+
+def _cx360_assignments(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    sets = {r["Id"] for r in sandbox.admin.records("salesforce", "PermissionSet")
+            if r["Name"] == "CX360_Integration"}  # fmt: skip
+    return [r for r in sandbox.admin.records("salesforce", "PermissionSetAssignment")
+            if r["PermissionSetId"] in sets]  # fmt: skip
+
+
+def test_given_salesforce_install_when_done_then_its_permission_set_is_assigned_to_the_user(
+    fresh: SandboxServer,
+) -> None:
+    adapter, mapping = _installed(fresh, "salesforce")
+    users = {u["Username"]: u["Id"] for u in fresh.admin.records("salesforce", "User")}
+
+    # the connected app's run-as user, whom the token's identity URL names
+    assert [a["AssigneeId"] for a in _cx360_assignments(fresh)] == [
+        users["cx360@sandbox.example.com"]
+    ]
+    assert not any(f.is_error for f in check_fields(adapter, mapping))
+    assert plan_install(adapter, mapping).is_empty  # a second install changes nothing
+
+
+def test_given_the_assignment_removed_when_checked_and_installed_then_named_and_restored(
+    fresh: SandboxServer,
+) -> None:
+    adapter, mapping = _installed(fresh, "salesforce")
+    admin = _org_admin(fresh)
+    for assignment in _cx360_assignments(fresh):
+        admin.PermissionSetAssignment.delete(assignment["Id"])
+    contact = fresh.admin.records("salesforce", "Contact")[0]["Id"]
+
+    with pytest.raises(FatalCrmError) as refused:  # the CRM refuses the hidden field
+        adapter.write("contact", [RecordUpdate(contact, {"CX_NPS_Score__c": 5})])
+    findings = [f for f in check_fields(adapter, mapping) if f.is_error]
+    plan = plan_install(adapter, mapping)
+
+    assert "INVALID_FIELD" in str(refused.value)
+    assert len(findings) == 36 and all("field-level security hides it" in f.message
+                                       for f in findings)  # fmt: skip
+    # install --dry-run agrees with check: nothing to create, the permission set to assign
+    assert [c.describe("Contact") for c in plan.changes] == [
+        "assign permission set CX360_Integration to the integration user"
+    ]
+    apply_install(adapter, plan)
+    assert not any(f.is_error for f in check_fields(adapter, mapping))
+    assert adapter.write("contact", [RecordUpdate(contact, {"CX_NPS_Score__c": 5})])[0].status \
+        == "written"  # fmt: skip
+
+
+def test_given_edit_taken_from_a_field_when_checked_and_installed_then_named_and_granted(
+    fresh: SandboxServer,
+) -> None:
+    adapter, mapping = _installed(fresh, "salesforce")
+    row = next(r for r in fresh.admin.records("salesforce", "FieldPermissions")
+               if r["Field"] == "Contact.CX_NPS_Score__c")  # fmt: skip
+    _org_admin(fresh).FieldPermissions.update(row["Id"], {"PermissionsEdit": False})
+
+    findings = [f.message for f in check_fields(adapter, mapping) if f.is_error]
+    plan = plan_install(adapter, mapping)
+
+    assert findings == ["Contact.CX_NPS_Score__c (nps.score): not writable (field-level security "
+                        "lets the integration user read it, not edit it: run cx360 install, or "
+                        "grant Edit in Setup)"]  # fmt: skip
+    assert [c.describe("Contact") for c in plan.changes] == [
+        "grant read/edit on Contact.CX_NPS_Score__c"
+    ]
+    apply_install(adapter, plan)
+    assert not any(f.is_error for f in check_fields(adapter, mapping))
+
+
+def test_given_fields_of_an_earlier_install_hidden_when_installing_then_granted_not_recreated(
+    fresh: SandboxServer,
+) -> None:
+    # an earlier install created the fields and stopped before granting them
+    adapter = _adapter(fresh, "salesforce")
+    mapping = load_mapping("salesforce", {}, manifest=MANIFEST)
+    spec = mapping.contact.by_metric()["nps.score"].spec
+    assert spec is not None
+    adapter.create_field("contact", spec)
+
+    plan = plan_install(adapter, mapping)
+    apply_install(adapter, plan)
+
+    actions = {(c.action, c.subject, c.target) for c in plan.changes}
+    assert ("create_field", "contact", "CX_NPS_Score__c") not in actions
+    assert ("create_field", "account", "CX_NPS_Score__c") in actions  # the account's own
+    assert ("grant_access", "contact", "Contact.CX_NPS_Score__c") in actions
+    assert not any(f.is_error for f in check_fields(adapter, mapping))
+
+
+def test_given_a_user_who_may_not_assign_permission_sets_when_installing_then_the_steps_named(
+    fresh: SandboxServer,
+) -> None:
+    fresh.admin.set_credentials(salesforce_assign_permission_sets=False)
+    adapter = _adapter(fresh, "salesforce")
+    mapping = load_mapping("salesforce", {}, manifest=MANIFEST)
+
+    with pytest.raises(FatalCrmError) as refused:
+        apply_install(adapter, plan_install(adapter, mapping))
+
+    message = str(refused.value)
+    assert "cannot assign permission set CX360_Integration to the integration user" in message
+    assert "INSUFFICIENT_ACCESS_OR_READONLY" in message
+    assert "Setup > Permission Sets > CX360 Integration > Manage Assignments" in message
+    # the fields were made and granted; check names each as hidden until someone assigns
+    findings = [f for f in check_fields(adapter, mapping) if f.is_error]
+    assert findings and all("field-level security hides it" in f.message for f in findings)

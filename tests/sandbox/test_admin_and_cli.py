@@ -16,6 +16,7 @@ from simple_salesforce import Salesforce
 
 from crm_sandbox import SandboxAdmin, SandboxServer
 from tests.sandbox.conftest import ca_session
+from tests.sandbox.test_salesforce_contract import grant_fields
 
 BEN = "ben.weber@acme-maschinenbau.de"
 
@@ -102,6 +103,7 @@ def test_given_state_file_when_restarted_then_records_and_fields_survive(
                 "Metadata": {"label": "Flag", "type": "Checkbox"},
             },
         )
+        grant_fields(sf, ["Contact.CX_Flag__c"])  # field-level security: see the contract
         created = sf.Contact.create({"LastName": "Kept", "CX_Flag__c": True})
         assert first.admin.save() == str(state_file)
     with SandboxServer(state_dir=sandbox_server.state_dir, state_file=state_file) as second:

@@ -70,10 +70,38 @@ def error_of(exc: Any) -> dict[str, Any]:
     return dict(exc.content[0])
 
 
+INTEGRATION_USER = "cx360@sandbox.example.com"  # the connected app's run-as user
+
+
 def install_fields(sf: Salesforce, *bodies: dict[str, Any]) -> None:
+    """Create the fields through the Tooling API and let the integration user see and edit
+    them, as an admin must (field-level security: see ``grant_fields``)."""
     for body in bodies:
         reply = sf.toolingexecute("sobjects/CustomField", method="POST", data=body)
         assert reply["success"] is True and reply["id"].startswith("00N")
+    grant_fields(sf, [str(body["FullName"]) for body in bodies])
+
+
+def grant_fields(
+    sf: Salesforce, fields: list[str], *, edit: bool = True, assign: bool = True
+) -> str:
+    """A permission set with read (and ``edit``) on ``fields`` ("Contact.X__c"), assigned to
+    the integration user unless ``assign`` is false; returns its id."""
+    permission_set = sf.PermissionSet.create({"Name": f"Test_{len(fields)}_{time.time_ns()}",
+                                              "Label": "test"})["id"]  # fmt: skip
+    for full in fields:
+        sf.FieldPermissions.create({"ParentId": permission_set, "SobjectType": full.split(".")[0],
+                                    "Field": full, "PermissionsRead": True,
+                                    "PermissionsEdit": edit})  # fmt: skip
+    if assign:
+        assign_to_integration_user(sf, permission_set)
+    return permission_set
+
+
+def assign_to_integration_user(sf: Salesforce, permission_set: str) -> dict[str, Any]:
+    user = sf.query(f"SELECT Id FROM User WHERE Username = '{INTEGRATION_USER}'")["records"][0]
+    return dict(sf.PermissionSetAssignment.create(
+        {"AssigneeId": user["Id"], "PermissionSetId": permission_set}))  # fmt: skip
 
 
 # ------------------------------------------------------------------------- OAuth
@@ -731,3 +759,84 @@ def test_given_requests_when_answered_then_every_reply_carries_sforce_limit_info
     with pytest.raises(SalesforceResourceNotFound) as raised:
         sf.Contact.get(ABSENT_CONTACT)
     assert raised.value.url and "Sforce-Limit-Info" not in str(raised.value.content)
+
+
+# ------------------------------------------------------------- field-level security
+# A field created through the Tooling API grants nobody access. "To grant a user access to a
+# field, associate a FieldPermissions record with a PermissionSet that's assigned to a user"
+# (developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/
+# sforce_api_objects_fieldpermissions.htm); assignments are PermissionSetAssignment records
+# (…/sforce_api_objects_permissionsetassignment.htm). Without read access the field is not in
+# the user's describe and the API refuses it like an unknown field (salesforce.stackexchange.com
+# question 208307; help.salesforce.com "Field-Level Security").
+def _field_names(sf: Salesforce) -> set[str]:
+    return {f["name"] for f in sf.Contact.describe()["fields"]}
+
+
+def _refusal(call: Any) -> dict[str, Any]:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        call()
+    return error_of(caught.value)
+
+
+def test_given_a_field_created_through_tooling_when_not_granted_then_hidden_from_the_api(
+    sf: Salesforce,
+) -> None:
+    reply = sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
+    contact = contact_id(sf, BEN)
+
+    assert reply["success"] is True
+    assert "CX_NPS_Score__c" not in _field_names(sf)
+    written = _refusal(lambda: sf.Contact.update(contact, {"CX_NPS_Score__c": 9}))
+    assert written["errorCode"] == "INVALID_FIELD"
+    read = _refusal(lambda: sf.query("SELECT CX_NPS_Score__c FROM Contact"))
+    assert read["errorCode"] == "INVALID_FIELD"
+    # the Tooling API still knows it: a second create is refused, a query finds it
+    found = sf.toolingexecute("query/?q=SELECT+Id+FROM+CustomField+WHERE+DeveloperName"
+                              "+%3D+%27CX_NPS_Score%27")  # fmt: skip
+    assert found["size"] == 1
+
+
+def test_given_a_granting_permission_set_when_assigned_then_the_field_appears_not_before(
+    sf: Salesforce,
+) -> None:
+    sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
+    permission_set = grant_fields(sf, ["Contact.CX_NPS_Score__c"], assign=False)
+    assert "CX_NPS_Score__c" not in _field_names(sf)  # granted, but not to this user
+
+    assigned = assign_to_integration_user(sf, permission_set)
+    contact = contact_id(sf, BEN)
+    sf.Contact.update(contact, {"CX_NPS_Score__c": 9})
+
+    assert assigned["success"] is True and assigned["id"].startswith("0Pa")
+    assert "CX_NPS_Score__c" in _field_names(sf)
+    assert sf.Contact.get(contact)["CX_NPS_Score__c"] == 9
+    again = _refusal(lambda: assign_to_integration_user(sf, permission_set))
+    assert again["errorCode"] == "DUPLICATE_VALUE"
+
+
+def test_given_read_only_field_permission_when_written_then_refused_and_not_updateable(
+    sf: Salesforce,
+) -> None:
+    sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
+    grant_fields(sf, ["Contact.CX_NPS_Score__c"], edit=False)
+    described = {f["name"]: f for f in sf.Contact.describe()["fields"]}
+
+    assert described["CX_NPS_Score__c"]["updateable"] is False
+    assert described["CX_NPS_Score__c"]["createable"] is False
+    refused = _refusal(lambda: sf.Contact.update(contact_id(sf, BEN), {"CX_NPS_Score__c": 9}))
+    assert refused["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert sf.query("SELECT CX_NPS_Score__c FROM Contact LIMIT 1")["totalSize"] == 1
+
+
+def test_given_edit_without_read_when_field_permission_created_then_refused(
+    sf: Salesforce,
+) -> None:
+    sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
+    permission_set = sf.PermissionSet.create({"Name": "Edit_Only", "Label": "Edit only"})["id"]
+
+    refused = _refusal(lambda: sf.FieldPermissions.create(
+        {"ParentId": permission_set, "SobjectType": "Contact", "Field": "Contact.CX_NPS_Score__c",
+         "PermissionsRead": False, "PermissionsEdit": True}))  # fmt: skip
+
+    assert refused["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
