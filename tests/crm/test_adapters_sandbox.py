@@ -765,3 +765,33 @@ def test_given_a_user_who_may_not_assign_permission_sets_when_installing_then_th
     # the fields were made and granted; check names each as hidden until someone assigns
     findings = [f for f in check_fields(adapter, mapping) if f.is_error]
     assert findings and all("field-level security hides it" in f.message for f in findings)
+
+
+def test_given_an_admin_chosen_field_hidden_from_the_user_when_checked_then_dry_run_agrees(
+    fresh: SandboxServer,
+) -> None:
+    adapter, _ = _installed(fresh, "salesforce")
+    admin = _org_admin(fresh)  # the admin's own field, made in Setup for their profile only
+    admin.toolingexecute("sobjects/CustomField", method="POST", data={
+        "FullName": "Contact.Loyalty_Score__c",
+        "Metadata": {"label": "Loyalty score", "type": "Number", "precision": 4, "scale": 1},
+    })  # fmt: skip
+    raw = yaml.safe_load((PROJECT_ROOT / "mappings" / "salesforce.yaml").read_text())
+    raw["contact"]["nps.score"] = "Loyalty_Score__c"
+    raw["contact"]["csat.last"] = "Not_There__c"  # the admin's, and missing altogether
+    chosen = parse_mapping(raw, MANIFEST, "salesforce.yaml")
+
+    errors = [f.message for f in check_fields(adapter, chosen) if f.is_error]
+    plan = plan_install(adapter, chosen)
+
+    assert len(errors) == 2, errors
+    assert any("Loyalty_Score__c" in e and "field-level security hides it" in e for e in errors)
+    assert any("Not_There__c" in e and "missing field" in e for e in errors)
+    # the dry run plans what fixes the first (a grant, no new field); the second is the
+    # admin's to make, so install plans nothing for it, and check keeps naming it
+    assert [c.describe("Contact") for c in plan.changes] == [
+        "grant read/edit on Contact.Loyalty_Score__c"
+    ]
+    apply_install(adapter, plan)
+    errors = [f.message for f in check_fields(adapter, chosen) if f.is_error]
+    assert errors == [e for e in errors if "Not_There__c" in e] and len(errors) == 1
