@@ -360,15 +360,15 @@ class SalesforceAdapter:
                 "creates a second task.",
             },
         }
-        self._call(
-            "tooling.CustomField.create",
-            lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body),
-        )
+        self._create_custom_field(body)
         self._grant_on("Task", [FOLLOW_UP_KEY_FIELD])
         return made
 
     def create_field(self, subject: Subject, spec: FieldSpec) -> None:
         body = {"FullName": f"{_OBJECTS[subject]}.{spec.name}", "Metadata": _field_metadata(spec)}
+        self._create_custom_field(body)
+
+    def _create_custom_field(self, body: dict[str, Any]) -> None:
         self._call(
             "tooling.CustomField.create",
             lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body),
@@ -377,29 +377,19 @@ class SalesforceAdapter:
     def add_picklist_values(
         self, subject: Subject, spec: FieldSpec, missing: Sequence[PicklistOption]
     ) -> None:
-        developer_name = spec.name.removesuffix("__c")
-        soql = format_soql(
-            "SELECT Id, Metadata FROM CustomField WHERE TableEnumOrId = {} AND DeveloperName = {}",
-            _OBJECTS[subject],
-            developer_name,
-        )
-        found = self._call(
-            "tooling.query",
-            lambda sf: sf.toolingexecute("query/?q=" + urllib.parse.quote(soql)),
-        )
-        records = (found or {}).get("records") or []
-        if not records:
+        found = self._tooling_field(_OBJECTS[subject], spec.name)
+        if found is None:
             raise FatalCrmError(
                 f"{_OBJECTS[subject]}.{spec.name}: not found through the Tooling API; add the "
                 f"values {', '.join(o.value for o in missing)} in Setup",
                 kind="field",
             )
-        metadata = records[0].get("Metadata") or _field_metadata(spec)
+        metadata = found.get("Metadata") or _field_metadata(spec)
         values = metadata.setdefault("valueSet", {}).setdefault("valueSetDefinition", {})
         values.setdefault("value", []).extend(
             {"fullName": o.value, "label": o.label, "default": False} for o in missing
         )
-        record_id = records[0]["Id"]
+        record_id = found["Id"]
         self._call(
             "tooling.CustomField.update",
             lambda sf: sf.toolingexecute(
@@ -469,17 +459,26 @@ class SalesforceAdapter:
         obj = _OBJECTS[subject]
         hidden: dict[str, str] = {}
         for name in sorted(self._custom_fields_of(obj, names)):
-            soql = format_soql(
-                "SELECT Metadata FROM CustomField WHERE TableEnumOrId IN {} AND DeveloperName = {}",
-                list(_tooling_tables(obj)), name.removesuffix("__c"),
-            )  # fmt: skip
-            found = self._call(
-                "tooling.query",
-                lambda sf, q=soql: sf.toolingexecute("query/?q=" + urllib.parse.quote(q)),
-            )
-            records = (found or {}).get("records") or [{}]
-            hidden[name] = str((records[0].get("Metadata") or {}).get("type") or "")
+            found = self._tooling_field(obj, name) or {}
+            hidden[name] = str((found.get("Metadata") or {}).get("type") or "")
         return hidden
+
+    def _tooling_field(self, obj: str, name: str) -> dict[str, Any] | None:
+        """One custom field's Tooling API row (``Id`` and ``Metadata``), or None when the
+        Tooling API does not find it on the object."""
+        soql = format_soql(
+            "SELECT Id, Metadata FROM CustomField WHERE TableEnumOrId IN {} AND DeveloperName = {}",
+            list(_tooling_tables(obj)), name.removesuffix("__c"),
+        )  # fmt: skip
+        records = self._tooling_query(soql)
+        return records[0] if records else None
+
+    def _tooling_query(self, soql: str) -> list[dict[str, Any]]:
+        found = self._call(
+            "tooling.query",
+            lambda sf: sf.toolingexecute("query/?q=" + urllib.parse.quote(soql)),
+        )
+        return list((found or {}).get("records") or [])
 
     def _custom_fields_of(self, obj: str, names: Sequence[str]) -> set[str]:
         wanted = {n.removesuffix("__c").lower(): n for n in names if n.endswith("__c")}
@@ -489,13 +488,9 @@ class SalesforceAdapter:
             "SELECT DeveloperName FROM CustomField WHERE TableEnumOrId IN {}",
             list(_tooling_tables(obj)),
         )
-        found = self._call(
-            "tooling.query",
-            lambda sf: sf.toolingexecute("query/?q=" + urllib.parse.quote(soql)),
-        )
         return {
             wanted[name]
-            for record in (found or {}).get("records") or []
+            for record in self._tooling_query(soql)
             if (name := str(record.get("DeveloperName") or "").lower()) in wanted
         }
 
