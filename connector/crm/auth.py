@@ -35,14 +35,19 @@ class SalesforceToken:
     @property
     def org_id(self) -> str | None:
         """The org the token belongs to: the identity URL's ``/id/<org id>/<user id>``."""
-        parts = self.identity_url.rstrip("/").split("/")
-        return parts[-2] if len(parts) >= 3 and parts[-3] == "id" and parts[-2] else None
+        return self._identity()[0]
 
     @property
     def user_id(self) -> str | None:
         """The user the token acts as (the connected app's run-as user)."""
+        return self._identity()[1]
+
+    def _identity(self) -> tuple[str | None, str | None]:
+        """(org id, user id) from the identity URL; None for a part it does not name."""
         parts = self.identity_url.rstrip("/").split("/")
-        return parts[-1] if len(parts) >= 3 and parts[-3] == "id" and parts[-1] else None
+        if len(parts) < 3 or parts[-3] != "id":
+            return None, None
+        return parts[-2] or None, parts[-1] or None
 
     def __repr__(self) -> str:  # never show the token
         return f"SalesforceToken(instance_url={self.instance_url!r}, access_token=***)"
