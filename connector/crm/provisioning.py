@@ -58,6 +58,16 @@ def _lookup(described: dict[str, FieldDescription], name: str) -> FieldDescripti
     return described.get(name) or {k.lower(): v for k, v in described.items()}.get(name.lower())
 
 
+def _described_and_hidden(
+    adapter: CrmAdapter, subject: Subject, fields: Sequence[FieldMapping]
+) -> tuple[dict[str, FieldDescription], dict[str, str]]:
+    """The object's described fields, and those mapped fields describe leaves out because
+    field-level security hides them (each with the type it was created as)."""
+    described = adapter.describe_fields(subject)
+    missing = [f.field for f in fields if _lookup(described, f.field) is None]
+    return described, adapter.hidden_fields(subject, missing)
+
+
 def _type_detail(spec: FieldSpec) -> str:
     if spec.precision is not None:
         return f"{spec.type}({spec.precision},{spec.scale})"
@@ -73,11 +83,8 @@ def plan_install(adapter: CrmAdapter, mapping: CrmMapping) -> InstallPlan:
         object_name = adapter.object_name(subject)
         for prepared in adapter.prepare(subject, dry_run=True):
             plan.changes.append(PlannedChange("prepare", subject, prepared))
-        described = adapter.describe_fields(subject)
         fields = mapping.for_subject(subject).fields
-        hidden = adapter.hidden_fields(
-            subject, [f.field for f in fields if _lookup(described, f.field) is None]
-        )
+        described, hidden = _described_and_hidden(adapter, subject, fields)
         to_grant: list[str] = []
         for field_mapping in fields:
             spec = field_mapping.field_spec()
@@ -183,11 +190,8 @@ def check_fields(adapter: CrmAdapter, mapping: CrmMapping) -> list[CheckFinding]
     findings: list[CheckFinding] = []
     for subject in SUBJECTS:
         object_name = adapter.object_name(subject)
-        described = adapter.describe_fields(subject)
         fields = mapping.for_subject(subject).fields
-        hidden = adapter.hidden_fields(
-            subject, [f.field for f in fields if _lookup(described, f.field) is None]
-        )
+        described, hidden = _described_and_hidden(adapter, subject, fields)
         problems_before = len(findings)
         for field_mapping in fields:
             if field_mapping.field in hidden:
