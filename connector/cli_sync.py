@@ -49,9 +49,11 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
     log_format = log_format_of(config)
     configure_logging(log_format, loglevel)
     metrics_bind = config["CX360_WORKER_METRICS_BIND"]
-    if metrics_bind:
-        refuse_taken_port(*host_and_port(metrics_bind, "CX360_WORKER_METRICS_BIND"),
-                          option="CX360_WORKER_METRICS_BIND")  # fmt: skip
+    metrics_address = (
+        host_and_port(metrics_bind, "CX360_WORKER_METRICS_BIND") if metrics_bind else None
+    )
+    if metrics_address:
+        refuse_taken_port(*metrics_address, option="CX360_WORKER_METRICS_BIND")
     upgrade_waiting(config["CX360_DATABASE_URL"], wait_for_db)
     from celery.signals import worker_shutting_down
 
@@ -59,8 +61,8 @@ def worker_command(concurrency: int, beat: bool, loglevel: str, wait_for_db: flo
 
     log.info("cx360 worker: broker %s, CRM %s", celery.conf.broker_url.split("@")[-1],
              config["CX360_CRM"])  # fmt: skip
-    if metrics_bind:  # before Celery forks its pool: the pool's processes report through it
-        metrics_dir = serve_worker_metrics(*host_and_port(metrics_bind, "metrics"))
+    if metrics_address:  # before Celery forks its pool: the pool's processes report through it
+        metrics_dir = serve_worker_metrics(*metrics_address)
         atexit.register(_remove_in_process, os.getpid(), metrics_dir)
         log.info("cx360 worker: metrics on http://%s/metrics", metrics_bind)
     argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip",
