@@ -15,12 +15,10 @@ DEBUG, and the relay itself logs at INFO only when it found work.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -49,16 +47,6 @@ def request_id_from(sent: str | None) -> str:
     if sent and _REQUEST_ID.fullmatch(sent):
         return sent
     return uuid.uuid4().hex
-
-
-@contextlib.contextmanager
-def sync_run_context(run_id: int | None) -> Iterator[None]:
-    """Log lines inside the block carry ``sync_run_id``."""
-    token = sync_run_id.set(run_id)
-    try:
-        yield
-    finally:
-        sync_run_id.reset(token)
 
 
 def _current_task_id() -> str | None:
