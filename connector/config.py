@@ -305,6 +305,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+LOG_FORMATS = ("text", "json")  # CX360_LOG_FORMAT
 SECRET_KEYS = frozenset(s.name for s in SETTINGS if s.secret)
 
 
@@ -371,7 +372,7 @@ def finish_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"CX360_TYPEFORM_KIND={typeform_kind!r}: expected nps or csat")
     config["CX360_TYPEFORM_KIND"] = typeform_kind
     log_format = str(config.get("CX360_LOG_FORMAT") or "text").strip().lower()
-    if log_format not in {"text", "json"}:
+    if log_format not in LOG_FORMATS:
         raise ConfigError(f"CX360_LOG_FORMAT={log_format!r}: expected text or json")
     config["CX360_LOG_FORMAT"] = log_format
     metrics_bind = str(config.get("CX360_WORKER_METRICS_BIND") or "").strip()

@@ -25,7 +25,8 @@ from typing import Any
 from gunicorn.glogging import Logger
 from pythonjsonlogger.json import JsonFormatter
 
-LOG_FORMATS = ("text", "json")
+from connector.config import LOG_FORMATS, load_config
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a request id sent by a client or proxy may be: a token, not arbitrary text in our logs.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -152,8 +153,6 @@ class GunicornLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        from connector.config import load_config
-
         configure_logging(log_format_of(load_config()), cfg.loglevel)
         for log in (self.error_log, self.access_log):
             for old in list(log.handlers):
