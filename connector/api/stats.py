@@ -24,7 +24,7 @@ from connector.extensions import db_session
 from connector.ingest import find_account
 from connector.revenue import RevenueAccount, revenue_report
 from connector.scorecards import nps_over_range
-from connector.scoring import NpsSummary, ScoringConfig, round1
+from connector.scoring import NpsSummary, ScoringConfig, round1, series_range_problem
 from connector.scoring.revenue import RevenuePortfolio, revenue_status
 from connector.storage import utcnow
 
@@ -68,13 +68,20 @@ def nps_stats(query: dict[str, Any]) -> dict[str, Any]:
     periods of the business's time zone `CX360_TIMEZONE` (weeks from Monday), so the first
     counts its whole period, also before `from`, and starts at that period's start. `window` is
     [from, to] at once. The dashboard and the weekly summary show the same figures. Defaults:
-    the last 12 weeks, weekly. Filters: `account` (domain or CRM id), `touchpoint`.
+    the last 12 weeks, weekly. Filters: `account` (domain or CRM id), `touchpoint`. A range
+    of more than 1,000 buckets, or with `from` or `to` outside 1900-01-01..9000-01-01, is
+    refused with 422 naming the parameter.
     """
     session = db_session()
     end = query["to"] or utcnow()
     start = query["from_"] or end - timedelta(weeks=DEFAULT_WEEKS)
     if start >= end:
         fail(422, "'from' must be before 'to'.", errors={"query": {"from": ["Not before 'to'."]}})
+    problem = series_range_problem(start, end, query["interval"])
+    if problem is not None:
+        bound, reason = problem
+        field = "from" if bound == "start" else "to"
+        fail(422, f"'{field}': {reason}", errors={"query": {field: [reason]}})
     account_id = _account_filter(session, query["account"])
     nps = nps_over_range(
         session, start=start, end=end, interval=query["interval"], account_id=account_id,

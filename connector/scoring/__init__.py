@@ -33,15 +33,20 @@ from connector.scoring.model import (
     SurveyResponse,
 )
 from connector.scoring.nps import (
+    EARLIEST,
     INTERVALS,
+    LATEST,
+    MAX_BUCKETS,
     NpsBucket,
     NpsSummary,
+    bucket_count,
     bucket_start,
     next_bucket_start,
     nps_from_counts,
     nps_series,
     nps_summary,
     population_nps,
+    series_range_problem,
 )
 from connector.scoring.reverse import ReverseNpsSummary, reverse_nps
 from connector.scoring.scorecard import ScoreCard, account_scorecard, contact_scorecard
@@ -53,7 +58,10 @@ __all__ = [
     "CATEGORIES",
     "CONTACT_METRICS",
     "DEFAULT_CONFIG",
+    "EARLIEST",
     "INTERVALS",
+    "LATEST",
+    "MAX_BUCKETS",
     "METRIC_SPECS",
     "METRIC_TYPES",
     "SEGMENTS",
@@ -69,6 +77,7 @@ __all__ = [
     "SurveyResponse",
     "account_scorecard",
     "band",
+    "bucket_count",
     "bucket_start",
     "contact_scorecard",
     "csat_summary",
@@ -80,4 +89,5 @@ __all__ = [
     "reverse_nps",
     "round1",
     "segment",
+    "series_range_problem",
 ]

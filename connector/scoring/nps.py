@@ -31,6 +31,14 @@ from connector.scoring.model import DEFAULT_CONFIG, ScoringConfig, SurveyRespons
 from connector.scoring.values import band
 
 INTERVALS = ("day", "week", "month")
+#: The most buckets one series may have: a day each for about 2.7 years, a week each for 19,
+#: a month each for 83. One request (``GET /api/v1/stats/nps``, the dashboard) never builds
+#: more, whatever range it names.
+MAX_BUCKETS = 1_000
+#: A series starts and ends between these, so its calendar arithmetic (a bucket's Monday or
+#: first of the month, the bucket after the last) stays inside Python's dates.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +181,37 @@ def next_bucket_start(bucket: datetime, interval: str) -> datetime:
     raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
 
 
+def bucket_count(start: datetime, end: datetime, interval: str) -> int:
+    """At most how many ``interval`` buckets a series over ``[start, end)`` has (the first
+    may begin before ``start``, and a zone's calendar shifts a bound by a day), counted from
+    the dates alone: the range need not be walked to be refused."""
+    start, end = as_utc(start), as_utc(end)
+    days = max(0, (end - start).days)
+    if interval == "day":
+        return days + 2
+    if interval == "week":
+        return days // 7 + 2
+    if interval == "month":
+        return max(0, (end.year - start.year) * 12 + end.month - start.month) + 2
+    raise ValueError(f"interval={interval!r}: expected one of {', '.join(INTERVALS)}")
+
+
+def series_range_problem(start: datetime, end: datetime, interval: str) -> tuple[str, str] | None:
+    """Why a series over ``[start, end)`` cannot be built, as (the bound at fault: "start" or
+    "end", the reason), or None when it can: a bound outside ``EARLIEST``..``LATEST``, or
+    more than ``MAX_BUCKETS`` buckets."""
+    for name, moment in (("end", end), ("start", start)):
+        if not EARLIEST <= as_utc(moment) <= LATEST:
+            return name, f"Outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d}."
+    count = bucket_count(start, end, interval)
+    if count > MAX_BUCKETS:
+        return "start", (
+            f"The range spans up to {count:,} {interval} buckets; at most {MAX_BUCKETS:,} at "
+            "once. Start later, or use a longer interval."
+        )
+    return None
+
+
 def _bucket_bounds(
     start: datetime, end: datetime, interval: str, zone: tzinfo
 ) -> Iterator[datetime]:
@@ -194,6 +233,11 @@ def nps_series(
 
     Buckets follow the calendar of ``zone`` (the business's time zone)."""
     start, end = as_utc(start), as_utc(end)
+    if start < end and (count := bucket_count(start, end, interval)) > MAX_BUCKETS:
+        raise ValueError(
+            f"series {start:%Y-%m-%d}..{end:%Y-%m-%d} by {interval}: up to {count:,} buckets, "
+            f"more than {MAX_BUCKETS:,}"
+        )
     bounds = list(_bucket_bounds(start, end, interval, zone))
     if not bounds:
         if interval not in INTERVALS:

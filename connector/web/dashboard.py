@@ -26,6 +26,9 @@ from sqlalchemy.orm import Session
 from connector.revenue import RevenueReport, revenue_report
 from connector.scorecards import account_key, contact_key, nps_over_range, responses_in_range
 from connector.scoring import (
+    EARLIEST,
+    LATEST,
+    MAX_BUCKETS,
     SEGMENTS,
     CsatSummary,
     NpsBucket,
@@ -33,6 +36,7 @@ from connector.scoring import (
     ReverseNpsSummary,
     ScoringConfig,
     band,
+    bucket_count,
     bucket_start,
     csat_summary,
     next_bucket_start,
@@ -114,10 +118,15 @@ def parse_filters(
         if not raw:
             return None
         try:
-            return date.fromisoformat(raw)
+            parsed = date.fromisoformat(raw)
         except ValueError:
             errors[name] = _("Not a date: %(value)s (use YYYY-MM-DD).", value=repr(raw))
             return None
+        if not EARLIEST.date() <= parsed < LATEST.date():
+            errors[name] = _("Not between %(earliest)s and %(latest)s: %(value)s.",
+                             earliest=EARLIEST.date(), latest=LATEST.date(), value=raw)  # fmt: skip
+            return None
+        return parsed
 
     last = day("to") or today
     first = day("from") or bucket_start(day_start(last, zone), "week", zone).date() - timedelta(
@@ -126,6 +135,12 @@ def parse_filters(
     if first > last:
         errors["from"] = _("The first day is after the last day.")
         first = last
+    end = day_start(last + timedelta(days=1), zone)
+    if bucket_count(day_start(first, zone), end, "week") > MAX_BUCKETS:
+        # the trend shows a week per bar: at most MAX_BUCKETS of them, the latest
+        errors["from"] = _("At most %(weeks)s weeks at once: showing the last %(weeks)s.",
+                           weeks=MAX_BUCKETS)  # fmt: skip
+        first = last - timedelta(weeks=MAX_BUCKETS - 2)
     account_id = None
     raw_account = (args.get("account") or "").strip()
     if raw_account:
@@ -134,9 +149,7 @@ def parse_filters(
         else:
             errors["account"] = _("Pick an account from the list.")
     touchpoint = (args.get("touchpoint") or "").strip() or None
-    filters = Filters(
-        day_start(first, zone), day_start(last + timedelta(days=1), zone), account_id, touchpoint
-    )
+    filters = Filters(day_start(first, zone), end, account_id, touchpoint)
     return filters, errors
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 
@@ -67,3 +68,46 @@ def test_given_unknown_account_when_asking_then_404(
 ):
     reply = client.get("/api/v1/stats/nps?account=nowhere.example", headers=read_headers)
     assert reply.status_code == 404
+
+
+def test_given_a_range_of_more_than_1000_buckets_when_asking_then_422_names_from_at_once(
+    client: FlaskClient, read_headers: dict[str, str]
+):
+    # 200 years by day would be 73,000 buckets and a 10 MB reply built in seconds
+    reply = client.get(
+        "/api/v1/stats/nps?from=1900-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&interval=day",
+        headers=read_headers,
+    )
+    assert reply.status_code == 422
+    (reason,) = reply.json["errors"]["query"]["from"]
+    assert "up to 73,051 day buckets; at most 1,000" in reason
+    # the same range by month is 2,400 buckets: refused too; 80 years by month is not
+    by_month = client.get(
+        "/api/v1/stats/nps?from=1900-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&interval=month",
+        headers=read_headers,
+    )
+    assert by_month.status_code == 422
+    eighty_years = client.get(
+        "/api/v1/stats/nps?from=1946-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&interval=month",
+        headers=read_headers,
+    )
+    assert eighty_years.status_code == 200, eighty_years.json
+    assert len(eighty_years.json["buckets"]) == 80 * 12
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=0001-01-01T00:00:00Z&to=0001-02-01T00:00:00Z", "to"),
+        ("from=1850-01-01T00:00:00Z&to=1850-02-01T00:00:00Z", "to"),
+        ("from=1899-12-01T00:00:00Z&to=1900-02-01T00:00:00Z", "from"),
+        # a month before the end of Python's dates: once a 500 (OverflowError)
+        ("from=9999-11-01T00:00:00Z&to=9999-12-30T00:00:00Z&interval=month", "to"),
+    ],
+)
+def test_given_a_date_outside_the_calendar_bounds_when_asking_then_422_names_it(
+    client: FlaskClient, read_headers: dict[str, str], query: str, field: str
+):
+    reply = client.get(f"/api/v1/stats/nps?{query}", headers=read_headers)
+    assert reply.status_code == 422, reply.json
+    assert reply.json["errors"]["query"] == {field: ["Outside 1900-01-01..9000-01-01."]}

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.scoring import (
+    INTERVALS,
+    MAX_BUCKETS,
     ScoringConfig,
     SurveyResponse,
+    bucket_count,
     bucket_start,
     nps_series,
     nps_summary,
     population_nps,
+    series_range_problem,
 )
 from connector.scoring.nps import category_change
 from tests.scoring.scoring_builders import NOW, at, days_ago, nps
@@ -201,6 +208,63 @@ def test_given_moment_when_finding_bucket_then_aligned_start_in_utc(
 def test_given_unknown_interval_when_series_then_value_error() -> None:
     with pytest.raises(ValueError, match="interval"):
         nps_series([], start=at("2026-10-01"), end=at("2026-11-01"), interval="year")
+
+
+ZONES = [UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("America/Los_Angeles"),
+         ZoneInfo("Pacific/Kiritimati")]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1),
+                       timezones=st.just(UTC)),
+    length=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1200)),
+    interval=st.sampled_from(INTERVALS),
+    zone=st.sampled_from(ZONES),
+)  # fmt: skip
+def test_given_any_range_when_counting_buckets_then_the_count_bounds_the_series_closely(
+    start: datetime, length: timedelta, interval: str, zone: ZoneInfo
+) -> None:
+    # the count refuses a range without walking it: it must never be below the series it
+    # stands for (or a request could build more than MAX_BUCKETS), and at most 2 above
+    end = start + length
+    count = bucket_count(start, end, interval)
+    if count > MAX_BUCKETS:
+        with pytest.raises(ValueError, match="more than 1,000"):
+            nps_series([], start=start, end=end, interval=interval, zone=zone)
+        return
+    built = len(nps_series([], start=start, end=end, interval=interval, zone=zone))
+    assert built <= count <= built + 2
+
+
+@pytest.mark.parametrize(
+    ("interval", "days", "allowed"),
+    [("day", 997, True), ("day", 999, False), ("week", 6986, True), ("week", 7000, False),
+     ("month", 82 * 365, True), ("month", 84 * 365, False)],
+)  # fmt: skip
+def test_given_range_near_the_bucket_limit_when_checked_then_refused_only_past_it(
+    interval: str, days: int, allowed: bool
+) -> None:
+    start = at("2000-01-03")
+    problem = series_range_problem(start, start + timedelta(days=days), interval)
+    if allowed:
+        assert problem is None
+    else:
+        assert problem is not None and problem[0] == "start"
+        assert f"at most {MAX_BUCKETS:,}" in problem[1]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "bound"),
+    [("1899-12-31", "1900-02-01", "start"), ("8999-12-01", "9000-01-02", "end"),
+     ("0001-01-01", "9999-12-31", "end")],
+)  # fmt: skip
+def test_given_range_beyond_the_calendar_bounds_when_checked_then_the_bound_is_named(
+    start: str, end: str, bound: str
+) -> None:
+    problem = series_range_problem(at(start), at(end), "month")
+    assert problem is not None and problem[0] == bound
+    assert "Outside 1900-01-01..9000-01-01" in problem[1]
 
 
 T = [at(f"2026-0{m}-01T10:00") for m in range(1, 8)]

@@ -463,3 +463,22 @@ def test_given_range_starting_mid_week_when_shown_then_dashboard_summary_and_api
     first = buckets[0]
     assert f'data-figure="week-nps">{first["nps"]:+.1f}<' in summary
     assert f"{first['n']} responses" in summary or f"{first['n']} response" in summary
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        # once a 500: the week before 0001-01-01 is outside Python's dates
+        ("from=0001-01-01&to=2026-11-30", "Not between 1900-01-01 and 9000-01-01: 0001-01-01."),
+        ("from=2026-11-01&to=9999-12-31", "Not between 1900-01-01 and 9000-01-01: 9999-12-31."),
+        # 30 years a week per bar: the latest 1,000 weeks, said so
+        ("from=1996-01-01&to=2026-11-30", "At most 1000 weeks at once: showing the last 1000."),
+    ],
+)
+def test_given_a_range_the_trend_cannot_show_when_viewing_dashboard_then_422_says_why(
+    client: FlaskClient, key_of: KeyOf, query: str, message: str
+):
+    sign_in(client, key_of("read"))
+    reply = client.get(f"/?{query}")
+    assert reply.status_code == 422
+    assert message in reply.get_data(as_text=True)
