@@ -154,12 +154,13 @@ def beat_command(loglevel: str, wait_for_db: float) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     lock.watch(on_lost)
+    from connector.celery_app import StoppableBeat
     from tasks.worker import celery
 
     log.info("cx360 beat: holding the %s; broker %s", lock.description,
              celery.conf.broker_url.split("@")[-1])  # fmt: skip
-    celery.Beat(schedule=str(instance / "celerybeat-schedule"), loglevel=loglevel,
-                quiet=log_format == "json").run()  # fmt: skip
+    StoppableBeat(app=celery, schedule=str(instance / "celerybeat-schedule"), loglevel=loglevel,
+                  quiet=log_format == "json").run()  # fmt: skip
     if lost.is_set():
         sys.exit(1)
 
