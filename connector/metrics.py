@@ -50,44 +50,53 @@ STORAGE_UNAVAILABLE = Counter(
     ["sqlstate"],
 )
 
-# ---- the worker's side (scraped from ``cx360 worker`` at CX360_WORKER_METRICS_BIND)
+# ---- the worker's side (scraped from ``cx360 worker`` at CX360_WORKER_METRICS_BIND): a
+# registry of their own, so the web's /metrics does not list them without values
+WORKER_REGISTRY = CollectorRegistry()
 CRM_CALLS = Counter(
     "cx360_crm_calls_total",
     "HTTP requests to the CRM by operation and outcome (ok, rate_limited, client_error, "
     "server_error, connection_error)",
     ["crm", "operation", "outcome"],
+    registry=WORKER_REGISTRY,
 )
 CRM_BUDGET_WAIT = Counter(
     "cx360_crm_budget_wait_seconds_total",
     "Time spent waiting for the CRM request budget all workers share (CX360_CRM_RATE_LIMIT)",
     ["crm"],
+    registry=WORKER_REGISTRY,
 )
 TASK_RETRIES = Counter(
     "cx360_task_retries_total",
     "Tasks put back after a transient CRM error, by its kind (rate_limited, server_error, ...)",
     ["task", "reason"],
+    registry=WORKER_REGISTRY,
 )
 TASK_BACKOFF = Counter(
     "cx360_task_backoff_seconds_total",
     "Seconds those tasks were put back for (the CRM's Retry-After, or exponential back-off)",
     ["task"],
+    registry=WORKER_REGISTRY,
 )
 CRM_RECORDS = Counter(
     "cx360_crm_records_total",
     "Records pushes wrote, found unchanged, or the CRM rejected; contacts the CRM does not know",
     ["crm", "outcome"],
+    registry=WORKER_REGISTRY,
 )
 SYNC_RUN_SECONDS = Histogram(
     "cx360_sync_run_seconds",
     "Duration of finished sync runs by trigger (outbox, api, cli) and status",
     ["trigger", "status"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+    registry=WORKER_REGISTRY,
 )
 PUSH_LAG = Histogram(
     "cx360_push_lag_seconds",
     "From a change's arrival in the outbox to the push that wrote it to the CRM",
     ["crm"],
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 21600),
+    registry=WORKER_REGISTRY,
 )
 
 

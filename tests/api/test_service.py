@@ -9,8 +9,10 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import generate_latest
 
 from connector.extensions import db_session
+from connector.metrics import WORKER_REGISTRY
 from connector.storage import utcnow
 from connector.storage.models import OutboxItem
 
@@ -30,6 +32,11 @@ def test_given_requests_when_scraping_metrics_then_counters_listed(client: Flask
     text = client.get("/metrics").get_data(as_text=True)
     assert "cx360_http_requests_total" in text
     assert "cx360_items_ingested_total" in text
+    # the worker's metrics are the worker's scrape (CX360_WORKER_METRICS_BIND): not listed
+    # here without values
+    for worker_metric in ("cx360_crm_calls_total", "cx360_task_retries_total",
+                          "cx360_sync_run_seconds", "cx360_push_lag_seconds"):  # fmt: skip
+        assert worker_metric not in text
 
 
 def test_given_pending_outbox_rows_when_scraping_then_depth_and_oldest_age_reported(
@@ -85,8 +92,11 @@ def test_given_grafana_dashboard_when_loaded_then_every_expression_names_a_serve
 ):
     dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "grafana-dashboard.json")
                            .read_text())  # fmt: skip
-    served = set(re.findall(r"^# TYPE (\S+) (\w+)", client.get("/metrics").get_data(as_text=True),
-                            re.MULTILINE))  # fmt: skip
+    # the web's scrape, and the worker's (cx360 worker serves WORKER_REGISTRY's metrics)
+    scrapes = (
+        client.get("/metrics").get_data(as_text=True) + generate_latest(WORKER_REGISTRY).decode()
+    )
+    served = set(re.findall(r"^# TYPE (\S+) (\w+)", scrapes, re.MULTILINE))
     names = {name for name, _ in served}
     names |= {f"{name}_{part}" for name, kind in served if kind == "histogram"
               for part in ("bucket", "sum", "count")}  # fmt: skip
