@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from connector import batching
-from connector.storage.models import UTCDateTime, as_utc, sqlite_text
+from connector.storage.models import UTCDateTime, sqlite_text, utc_for_storage
 
 SQLITE_MAX_VARIABLES = 32766  # SQLite's default limit since 3.32
 
@@ -105,7 +105,7 @@ def _datetime_text(dialect: str) -> Callable[[datetime], str]:
     def text(value: datetime) -> str:
         found = seen.get(id(value))
         if found is None:
-            utc = as_utc(value)
+            utc = utc_for_storage(value)
             on_sqlite = dialect == "sqlite"
             found = sqlite_text(utc.replace(tzinfo=None)) if on_sqlite else utc.isoformat()
             seen[id(value)] = found

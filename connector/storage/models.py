@@ -45,8 +45,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime) -> datetime:
-    """An aware datetime in UTC; a naive one is refused (its zone would be a guess)."""
+def utc_for_storage(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused (its zone would be a guess). Stricter
+    than the scoring core's ``as_utc``, which takes a naive time as UTC: what a column
+    stores must say its zone."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     return value.astimezone(UTC)
@@ -92,7 +94,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        value = as_utc(value)
+        value = utc_for_storage(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from connector.storage.models import as_utc
+from connector.storage.models import utc_for_storage
 
 if TYPE_CHECKING:
     from connector.storage.db import Database
@@ -325,7 +325,7 @@ def uninstall(connection: Connection) -> None:
 
 def _json_value(value: Any) -> str:
     if isinstance(value, datetime):
-        return as_utc(value).isoformat()  # a naive datetime is refused, as on the bulk path
+        return utc_for_storage(value).isoformat()  # naive is refused, as on the bulk path
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
