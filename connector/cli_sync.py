@@ -154,7 +154,7 @@ def beat_command(loglevel: str, wait_for_db: float) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     lock.watch(on_lost)
-    from connector.celery_app import StoppableBeat
+    from connector.beat_service import StoppableBeat
     from tasks.worker import celery
 
     log.info("cx360 beat: holding the %s; broker %s", lock.description,
