@@ -24,6 +24,7 @@ from tests.reliability.harness import (
 )
 
 LEASE_SECONDS = 4.0
+HOLD_SECONDS = 25.0  # > 2 leases + polling, < the HubSpot client's 30 s timeout
 
 
 def _poll(what: str, found: Callable[[], Any], seconds: float, logs: Callable[[], str]) -> Any:
@@ -43,12 +44,19 @@ def test_given_worker_killed_mid_run_when_lease_runs_out_then_run_failed_worker_
         "hubspot", "embedded", sandbox, request,
         CX360_DATABASE_URL=postgres_url, CX360_BROKER_URL=private_redis.url,
         CX360_SYNC_RUN_LEASE_SECONDS=LEASE_SECONDS, CX360_RELAY_INTERVAL_SECONDS=3600,
+        CX360_COALESCE_SECONDS=3600,  # ingest's kicked relay must not take the run's changes
     )  # fmt: skip
     pipeline.install()
     client = pipeline.app.test_client()
     admin = pipeline.headers("admin")
     post_load(client, make_load(sandbox, "hubspot", 200, accounts=5), pipeline.headers("ingest"))
-    sandbox.admin.set_faults("hubspot", latency_ms=2500)  # the run works for many seconds
+    # The first contact write is applied and its reply held HOLD_SECONDS: the run is alive
+    # at least that long, whatever the machine's speed (a latency per call let a quick run
+    # finish before its lease was renewed twice). The hold stays under the client's 30 s
+    # timeout, so the run is never failed by the hold itself.
+    sandbox.admin.set_faults("hubspot", hold_reply_ms=HOLD_SECONDS * 1000, hold_reply_count=1,
+                             hold_reply_endpoint="contacts.batch_update")  # fmt: skip
+    request.addfinalizer(lambda: sandbox.admin.clear_faults("hubspot"))
     assert client.post("/api/v1/syncs", json={}, headers=admin).status_code == 202
     workers = WorkerGroups(pipeline.env, pipeline.instance)
     request.addfinalizer(workers.stop)
@@ -67,6 +75,7 @@ def test_given_worker_killed_mid_run_when_lease_runs_out_then_run_failed_worker_
         workers.logs,
     )
     assert renewed.status == "running", workers.logs()
+    assert sandbox.admin.set_faults("hubspot")["faults"]["hubspot"]["hold_reply_taken"] == 1
 
     workers.kill(worker)
     killed_at = utcnow()
