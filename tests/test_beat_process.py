@@ -6,7 +6,9 @@ Readiness is a line in a process's output, polled with generous timeouts; nothin
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,13 +21,17 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
+from celery import Celery
 
+from connector.broker import embedded_url
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.pipeline.conftest import REDIS_TEST_URL
 from tests.reliability.harness import wait_until
 
 # beat's line for each relay it sends: DEBUG, since an idle relay is silent at INFO
 RELAY_SENT = "Sending due task relay-outbox (cx360.relay_outbox)"
+# a worker's line for each relay it ran (DEBUG too); the task name alone is in its banner
+RELAY_DONE = re.compile(r"Task cx360\.relay_outbox\[[0-9a-f-]+\] succeeded")
 
 
 class Process:
@@ -43,9 +49,10 @@ class Process:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, text: str, timeout: float = 120) -> None:
+    def wait_for(self, text: str | re.Pattern[str], timeout: float = 120) -> None:
         def seen() -> bool:
-            if text in self.output():
+            output = self.output()
+            if text.search(output) if isinstance(text, re.Pattern) else text in output:
                 return True
             assert self.popen.poll() is None, self.output()[-3000:]
             return False
@@ -69,14 +76,24 @@ def environment(**settings: str) -> dict[str, str]:
     return env
 
 
+def kill_tree(process: Process) -> None:
+    """kill -9 a command and its pool processes, as the OOM killer or a crash would."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(process.popen.pid).children(recursive=True):
+            child.kill()
+    process.popen.kill()
+    process.popen.wait()
+
+
 @pytest.fixture
-def processes() -> Iterator[list[Process]]:
+def processes(tmp_path: Path) -> Iterator[list[Process]]:
     started: list[Process] = []
     yield started
     for process in started:
         if process.popen.poll() is None:
-            process.popen.kill()
-            process.popen.wait()
+            kill_tree(process)
+    for server in embedded_redis_servers(tmp_path):  # a failed test leaves no broker running
+        server.kill()
 
 
 @pytest.mark.integration
@@ -197,7 +214,8 @@ def test_given_worker_and_beat_sharing_embedded_redis_when_beat_stops_then_it_ru
     tmp_path: Path, processes: list[Process]
 ):
     env = embedded_environment(tmp_path)
-    worker = Process(["worker", "-c", "1", "--wait-for-db", "0"], tmp_path, env, "worker")
+    worker = Process(["worker", "-c", "1", "--wait-for-db", "0", "--loglevel", "DEBUG"],
+                     tmp_path, env, "worker")  # fmt: skip
     processes.append(worker)
     worker.wait_for("ready")
     beat = Process(["beat", "--wait-for-db", "0", "--loglevel", "DEBUG"], tmp_path, env, "beat")
@@ -207,8 +225,42 @@ def test_given_worker_and_beat_sharing_embedded_redis_when_beat_stops_then_it_ru
 
     assert beat.stop() == 0, beat.output()[-3000:]
     assert server.is_running()  # the worker still uses it
-    worker.wait_for("cx360.relay_outbox")  # and still gets tasks through it
+    ran = len(RELAY_DONE.findall(worker.output()))
+    with Celery(broker=embedded_url(tmp_path / "instance")) as sender:  # a kick, as ingest sends
+        sender.send_task("cx360.relay_outbox", kwargs={"kicked": True})
+    wait_until(lambda: len(RELAY_DONE.findall(worker.output())) > ran, 60,
+               "the worker to run a relay sent after beat stopped")  # fmt: skip
     assert worker.stop() == 0
+    wait_until(lambda: not embedded_redis_servers(tmp_path), 60, "the redis-server to stop")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("killed", ["worker", "worker and redis-server"])
+def test_given_embedded_defaults_when_a_worker_is_killed_then_the_next_one_serves_and_cleans_up(
+    tmp_path: Path, processes: list[Process], killed: str
+):
+    """kill -9 stops nothing (connector/broker.py): the next worker of the folder uses the
+    server that was left running, or starts one where it died too (its socket file is still
+    there), and stops it when it exits, so no redis-server outlives the folder's processes."""
+    env = embedded_environment(tmp_path)
+    first = Process(["worker", "-c", "1", "--wait-for-db", "0"], tmp_path, env, "first")
+    processes.append(first)
+    first.wait_for("ready")
+    (left,) = embedded_redis_servers(tmp_path)
+    kill_tree(first)
+    assert left.is_running()  # nobody stopped it
+    if killed == "worker and redis-server":
+        left.kill()
+        left.wait(30)
+        assert (tmp_path / "instance" / "broker" / "redis.sock").exists()  # a stale socket
+
+    second = Process(["worker", "-c", "1", "--beat", "--wait-for-db", "0", "--loglevel", "DEBUG"],
+                     tmp_path, env, "second")  # fmt: skip
+    processes.append(second)
+    second.wait_for(RELAY_DONE)  # a task went through the broker
+    (serving,) = embedded_redis_servers(tmp_path)  # one server, never a second one
+    assert (serving.pid == left.pid) == (killed == "worker")
+    assert second.stop() == 0, second.output()[-3000:]
     wait_until(lambda: not embedded_redis_servers(tmp_path), 60, "the redis-server to stop")
 
 
